@@ -1,0 +1,1 @@
+"""Human evaluation: blind rating sheets and two-rater agreement."""

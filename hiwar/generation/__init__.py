@@ -1,0 +1,1 @@
+"""Generation: the topic x country grid through an engine (vLLM, transformers, OpenAI API) into validated conversations."""

@@ -1,0 +1,47 @@
+"""Lineage: fingerprints of inputs and the code version, recorded beside every artifact."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from hiwar import __version__
+
+
+def fingerprint(paths: Iterable[str | Path]) -> str:
+    """SHA-256 over the names (relative order as given) and bytes of ``paths``; the first 16 hex digits."""
+    digest = hashlib.sha256()
+    for path in paths:
+        path = Path(path)
+        digest.update(path.name.encode())
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def code_version() -> dict[str, str | None]:
+    """hiwar's version and, when run from a git checkout, its commit (with '+dirty' for local changes)."""
+    root = Path(__file__).resolve().parents[1]
+    commit = None
+    try:
+        out = subprocess.run(["git", "-C", str(root), "describe", "--always", "--dirty=+dirty", "--abbrev=12"],
+                             capture_output=True, text=True, timeout=5, check=False)
+        commit = out.stdout.strip() or None
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    return {"hiwar": __version__, "git": commit}
+
+
+def write_json(path: str | Path, data: dict[str, Any]) -> Path:
+    """Write pretty UTF-8 JSON (Arabic kept readable), atomically: a killed job never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path

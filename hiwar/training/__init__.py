@@ -1,0 +1,1 @@
+"""Training: chat SFT of causal LMs on hiwar datasets with Ray Train."""
