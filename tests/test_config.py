@@ -1,0 +1,120 @@
+"""Config loading, overrides and every error path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hiwar.config import RESOLVED_NAME, RunConfig, apply_overrides, load_config, parse_override, save_resolved
+from hiwar.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "run.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_without_file() -> None:
+    config = load_config(None)
+    assert config.cluster.dashboard_host == "127.0.0.1"
+    assert config.generation.trust_remote_code is False
+    assert config.generation.sampling.temperature == 0.3
+    assert config.generation.sampling.top_p == 0.9
+    assert config.generation.sampling.repetition_penalty == 1.2
+
+
+@pytest.mark.parametrize("name", ["local-cpu.yaml", "paper-gpu.yaml"])
+def test_shipped_configs_load(name: str) -> None:
+    config = load_config(REPO / "configs" / name)
+    assert isinstance(config, RunConfig)
+
+
+def test_paper_config_is_paper_scale() -> None:
+    config = load_config(REPO / "configs" / "paper-gpu.yaml")
+    assert config.generation.model == "inceptionai/jais-13b-chat"
+    assert config.generation.engine == "vllm"
+    assert config.generation.trust_remote_code is True
+
+
+def test_file_values_and_overrides(tmp_path: Path) -> None:
+    path = write(tmp_path, "seed: 7\ngeneration:\n  engine: transformers\n  sampling: {temperature: 0.5}\n")
+    config = load_config(path, ["generation.engine=vllm", "generation.sampling.max_tokens=64", "cluster.num_cpus=3"])
+    assert config.seed == 7
+    assert config.generation.engine == "vllm"
+    assert config.generation.sampling.temperature == 0.5
+    assert config.generation.sampling.max_tokens == 64
+    assert config.cluster.num_cpus == 3
+
+
+def test_override_value_is_yaml() -> None:
+    assert parse_override("a.b=3") == (["a", "b"], 3)
+    assert parse_override("a=true") == (["a"], True)
+    assert parse_override("a=[x, y]") == (["a"], ["x", "y"])
+    assert parse_override("a.b=") == (["a", "b"], "")
+    assert apply_overrides({"a": {"c": 1}}, ["a.b=2"]) == {"a": {"c": 1, "b": 2}}
+
+
+@pytest.mark.parametrize(
+    ("text", "overrides", "expected"),
+    [
+        ("generation:\n  engin: vllm\n", [], "generation.engin: unknown key"),
+        ("bogus: 1\n", [], "bogus: unknown key"),
+        ("generation:\n  engine: tgi\n", [], "generation.engine: Input should be 'vllm', 'transformers' or 'openai'"),
+        ("cluster:\n  num_cpus: two\n", [], "cluster.num_cpus: Input should be a valid integer"),
+        ("generation:\n  sampling:\n    temperature: hot\n", [], "generation.sampling.temperature"),
+        ("generation:\n  trust_remote_code: 'yes'\n", [], "generation.trust_remote_code"),
+        ("", ["cluster.dashboard_port=0"], "cluster.dashboard_port: Input should be greater than or equal to 1"),
+        ("", ["generation.sampling.top_p=2"], "generation.sampling.top_p"),
+    ],
+)
+def test_validation_errors_name_file_and_key(tmp_path: Path, text: str, overrides: list[str], expected: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, overrides)
+    message = str(info.value)
+    assert message.startswith(str(path))
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_yaml_syntax_error_names_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "seed: 1\ngeneration: [\n")
+    with pytest.raises(ConfigError, match=r"run\.yaml: line 3: not valid YAML"):
+        load_config(path)
+
+
+def test_top_level_must_be_mapping(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_config(write(tmp_path, "- a\n- b\n"))
+
+
+@pytest.mark.parametrize("bad", ["noequals", "=3"])
+def test_bad_override_syntax(bad: str) -> None:
+    with pytest.raises(ConfigError, match="expected KEY=VALUE"):
+        load_config(None, [bad])
+
+
+def test_override_into_a_value_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="'seed' is a value, not a section"):
+        load_config(write(tmp_path, "seed: 3\n"), ["seed.x=1"])
+
+
+def test_resolved_config_round_trips(tmp_path: Path) -> None:
+    config = load_config(None, ["generation.model=ملف/نموذج", "seed=5"])
+    path = save_resolved(config, tmp_path / "out")
+    assert path.name == RESOLVED_NAME
+    text = path.read_text(encoding="utf-8")
+    assert "ملف/نموذج" in text  # Arabic stays readable, not \u-escaped
+    again = load_config(path)
+    assert again == config
+    assert yaml.safe_load(text)["seed"] == 5
