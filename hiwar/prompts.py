@@ -22,17 +22,19 @@ import yaml
 from hiwar.errors import ConfigError
 
 # Jinja chat template for base models. `{% generation %}` marks assistant text so that
-# `apply_chat_template(..., return_assistant_tokens_mask=True)` yields the loss mask directly.
+# `apply_chat_template(..., return_assistant_tokens_mask=True)` yields the loss mask directly. The space after
+# "المساعد:" sits inside the generation block: byte-level BPE glues a leading space to the next word, so a prompt
+# that ended in a space would tokenize differently at inference than in training. Replies start with a space.
 HIWAR_CHAT_TEMPLATE = (
     "{{ bos_token }}"
     "{% for message in messages %}"
     "{% if message['role'] == 'system' %}{{ 'النظام: ' + message['content'] + '\n' }}"
     "{% elif message['role'] == 'user' %}{{ 'المستخدم: ' + message['content'] + '\n' }}"
-    "{% elif message['role'] == 'assistant' %}{{ 'المساعد: ' }}"
-    "{% generation %}{{ message['content'] + eos_token }}{% endgeneration %}{{ '\n' }}"
+    "{% elif message['role'] == 'assistant' %}{{ 'المساعد:' }}"
+    "{% generation %}{{ ' ' + message['content'] + eos_token }}{% endgeneration %}{{ '\n' }}"
     "{% endif %}"
     "{% endfor %}"
-    "{% if add_generation_prompt %}{{ 'المساعد: ' }}{% endif %}"
+    "{% if add_generation_prompt %}{{ 'المساعد:' }}{% endif %}"
 )
 
 JAIS_INSTRUCTION = (
