@@ -1,0 +1,115 @@
+"""`hiwar demo` (the README's main command) and `hiwar pipeline` end to end: run, rerun, kill and resume.
+
+One demo run (real Ray, Ray Data generation, Ray Train, Ray Data evaluation, on tiny local models) feeds every
+test here, so the whole suite pays for it once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.ray, pytest.mark.train]
+
+HIWAR = str(Path(sys.executable).with_name("hiwar"))
+STAGES = ["generate", "train", "evaluate", "human-eval", "report"]
+
+
+def hiwar(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([HIWAR, *args], capture_output=True, text=True, timeout=timeout, env=os.environ.copy())
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
+    out = tmp_path_factory.mktemp("demo") / "run"
+    proc = hiwar("demo", "--out", str(out), "--conversations", "200")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return out, proc
+
+
+def manifest(run: Path, stage: str) -> dict:
+    return json.loads((run / "manifests" / f"{stage}.json").read_text(encoding="utf-8"))
+
+
+def test_demo_builds_every_artifact(demo_run: tuple[Path, subprocess.CompletedProcess]) -> None:
+    run, proc = demo_run
+    assert "Ray dashboard: http://127.0.0.1:" in proc.stdout
+    assert f"report: {run / 'REPORT.md'}" in proc.stdout
+    stats = json.loads((run / "dataset" / "stats.json").read_text(encoding="utf-8"))
+    assert stats["prompts"] == 200
+    assert stats["accepted"] >= 20, stats  # the trained teacher writes transcripts the parser accepts
+    assert stats["accepted"] + stats["rejected"] == 200  # nothing silently dropped
+    for split in ("train", "validation", "test"):
+        assert list((run / "dataset" / "data").glob(f"{split}-*.parquet")), split
+    student = json.loads((run / "models" / "student" / "metrics.json").read_text(encoding="utf-8"))
+    assert student["global_step"] == 60
+    report = json.loads((run / "evaluation" / "report.json").read_text(encoding="utf-8"))
+    names = {row["model"] for row in report["table"]}
+    assert names == {"student", "student-base", "teacher"}
+    for row in report["table"]:
+        assert row["bits_per_byte"] > 0
+        assert -1.0 <= row["raven"] <= 1.0
+    assert list((run / "human_eval" / "sheets").glob("rater-*.csv"))
+    for stage in STAGES:
+        assert manifest(run, stage)["status"] == "done"
+    text = (run / "REPORT.md").read_text(encoding="utf-8")
+    assert "## Evaluation" in text and "| student" in text
+
+
+def test_manifests_record_lineage(demo_run: tuple[Path, subprocess.CompletedProcess]) -> None:
+    run, _ = demo_run
+    gen, train = manifest(run, "generate"), manifest(run, "train")
+    assert gen["outputs"]["dataset_fingerprint"] == train["outputs"]["dataset_fingerprint"]
+    assert train["outputs"]["models"] == [str(run / "models" / "student")]
+    for stage in STAGES:
+        data = manifest(run, stage)
+        assert data["code_version"]["hiwar"]
+        assert data["seed"] == 0
+        assert data["logs"]["pipeline"] == str(run / "logs" / "pipeline.log")
+        assert data["config_fingerprint"] == gen["config_fingerprint"]
+
+
+def test_second_run_does_nothing(demo_run: tuple[Path, subprocess.CompletedProcess]) -> None:
+    run, _ = demo_run
+    before = {s: manifest(run, s)["finished_at"] for s in STAGES}
+    proc = hiwar("pipeline", "-c", str(run / "demo.yaml"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "nothing to do" in proc.stdout
+    for stage in STAGES:
+        assert f"{stage:<11} skipped" in proc.stdout
+    assert {s: manifest(run, s)["finished_at"] for s in STAGES} == before
+
+
+def test_killed_in_training_resumes_there(demo_run: tuple[Path, subprocess.CompletedProcess]) -> None:
+    run, _ = demo_run
+    config = str(run / "demo.yaml")
+    args = [HIWAR, "pipeline", "-c", config, "--set", "training.save_steps=20", "--from", "train"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    storage = run / "train" / "student"
+    deadline = time.monotonic() + 600
+    try:
+        while not list(storage.glob("checkpoint_*/checkpoint/trainer_state.json")):
+            assert proc.poll() is None, "pipeline ended before its first checkpoint"
+            assert time.monotonic() < deadline, "no checkpoint within 10 minutes"
+            time.sleep(0.5)
+        time.sleep(1.0)  # let Ray Train finish registering the checkpoint
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert not (run / "models" / "student" / "metrics.json").exists()  # --from train removed the old model
+    assert not (run / "manifests" / "evaluate.json").exists()
+    again = hiwar("pipeline", "-c", config, "--set", "training.save_steps=20")
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    assert "generate    skipped" in again.stdout
+    assert "train       done" in again.stdout
+    metrics = json.loads((run / "models" / "student" / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["resumed_from_step"] >= 20
+    assert metrics["global_step"] == 60
+    assert manifest(run, "report")["status"] == "done"
