@@ -62,7 +62,7 @@ def _ray_status(address: str | None) -> tuple[str, str | None]:
     try:
         context = ray.init(address=target, log_to_driver=False, logging_level="ERROR")
     except (ConnectionError, RuntimeError, ValueError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        first = str(err).strip().split(". ")[0].splitlines()[0] if str(err).strip() else type(err).__name__
         return f"no running cluster at {target!r} ({first}); hiwar will start an embedded one", None
     try:
         resources = ray.cluster_resources()
