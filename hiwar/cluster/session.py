@@ -69,26 +69,21 @@ def connect(config: ClusterConfig | None = None) -> RaySession:
 def _describe(embedded: bool, context: object | None = None) -> RaySession:
     import ray
 
-    url = getattr(context, "dashboard_url", None) if context is not None else None
-    if not url:
-        try:
-            url = ray.get_runtime_context().get_node_id() and _dashboard_from_nodes()
-        except Exception:  # noqa: BLE001 - the dashboard is optional, never a reason to fail
-            url = None
-    address = getattr(context, "address_info", {}).get("address") if context is not None else None
-    if not address:
-        address = ray.get_runtime_context().gcs_address
+    url = getattr(context, "dashboard_url", None) or _dashboard_from_node()
+    address = (getattr(context, "address_info", None) or {}).get("address") or ray.get_runtime_context().gcs_address
     if url and not url.startswith("http"):
         url = f"http://{url}"
     return RaySession(address=address, embedded=embedded, dashboard_url=url or None)
 
 
-def _dashboard_from_nodes() -> str | None:
-    """The dashboard URL of the cluster this process joined, from Ray's own context."""
-    from ray._private.worker import global_worker
+def _dashboard_from_node() -> str | None:
+    """The dashboard address of the cluster this process joined (Ray keeps it on the driver's node object)."""
+    try:
+        from ray._private.worker import global_worker
 
-    url = getattr(global_worker.node, "webui_url", None) if global_worker.node else None
-    return url or None
+        return getattr(global_worker.node, "webui_url", None) or None
+    except Exception:  # noqa: BLE001 - the dashboard is optional, never a reason to fail
+        return None
 
 
 def shutdown(session: RaySession) -> None:
