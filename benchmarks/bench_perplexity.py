@@ -1,0 +1,152 @@
+"""Perplexity throughput: hiwar (length-sorted padded batches, Ray Data actor pool) against a plain
+per-example
+loop (one sequence per forward pass, as Hugging Face ``evaluate``'s perplexity does), same model, same data.
+
+    python benchmarks/bench_perplexity.py                       # small defaults, a few minutes on 2 CPU cores
+    python benchmarks/bench_perplexity.py --conversations 2000 --hidden 512 --layers 8 --actors 4
+
+Prints both corpus perplexities (they must agree) and tokens per second, as ratios to the baseline measured in
+the same run. The Ray figure includes actor start-up and model loading; the in-process figure is the batched
+scorer alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+
+for _var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+    os.environ.setdefault(_var, "1")
+os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
+
+
+def conversations(n: int) -> list[list[dict[str, str]]]:
+    """``n`` conversations: hiwar's hand-written ones, cycled, with a varying number of exchanges."""
+    from hiwar.assets import load_seed_conversations
+
+    seeds = [c.messages for c in load_seed_conversations()]
+    out = []
+    for i in range(n):
+        messages = seeds[i % len(seeds)]
+        keep = 2 * (1 + i % max(1, len(messages) // 2))  # 1.. all exchanges: lengths vary, as in real data
+        out.append(messages[:keep])
+    return out
+
+
+def baseline(model, tokenizer, convs: list) -> tuple[float, int, float]:
+    """One conversation per forward pass: ``model(input_ids, labels=...)``; NLL = loss x scored tokens."""
+    import torch
+
+    from hiwar.training.data import tokenize_conversation
+
+    start, nll, tokens = time.perf_counter(), 0.0, 0
+    with torch.inference_mode():
+        for messages in convs:
+            enc = tokenize_conversation(tokenizer, messages, 100_000)
+            count = sum(1 for t in enc["labels"][1:] if t != -100)
+            loss = model(
+                input_ids=torch.tensor([enc["input_ids"]]), labels=torch.tensor([enc["labels"]])
+            ).loss
+            nll, tokens = nll + float(loss) * count, tokens + count
+    return nll, tokens, time.perf_counter() - start
+
+
+def hiwar_in_process(model, tokenizer, convs: list, max_tokens: int) -> tuple[float, int, float]:
+    """hiwar's batched scorer in this process (formatting included, as in the baseline)."""
+    from hiwar.evaluation.formatting import encode_for_scoring
+    from hiwar.evaluation.loading import model_context
+    from hiwar.evaluation.nll import score_sequences
+
+    start = time.perf_counter()
+    sequences = [encode_for_scoring(tokenizer, m, "assistant") for m in convs]
+    scores = score_sequences(model, sequences, model_context(model), None, max_tokens, tokenizer.pad_token_id)
+    return sum(s[0] for s in scores), sum(s[1] for s in scores), time.perf_counter() - start
+
+
+def hiwar_ray(
+    model_dir: Path, convs: list, actors: int, batch_size: int, max_tokens: int
+) -> tuple[float, int, float]:
+    """hiwar's Ray Data job (actor pool; start-up and model loading included)."""
+    from hiwar.evaluation.config import ModelSpec, PerplexityConfig
+    from hiwar.evaluation.perplexity_job import score_conversations
+
+    rows = [
+        {"id": str(i), "topic": "t", "messages_json": json.dumps(m, ensure_ascii=False)}
+        for i, m in enumerate(convs)
+    ]
+    rows.sort(key=lambda r: -len(r["messages_json"]))
+    cfg = PerplexityConfig(
+        actors=actors,
+        batch_size=batch_size,
+        max_tokens_per_batch=max_tokens,
+        num_cpus=max(1.0, (os.cpu_count() or 2) / actors),
+    )
+    start = time.perf_counter()
+    cols = score_conversations(ModelSpec(path=str(model_dir)), rows, cfg)
+    return float(cols["nll"].sum()), int(cols["n_tokens"].sum()), time.perf_counter() - start
+
+
+def main() -> None:
+    """Build a tiny model, run the three scorers, print perplexities, tokens/s and ratios."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--conversations", type=int, default=300)
+    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument("--actors", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=64, help="Conversations per Ray batch.")
+    parser.add_argument("--max-tokens", type=int, default=8192, help="Padded tokens per forward pass.")
+    parser.add_argument(
+        "--workdir", type=Path, default=Path(tempfile.gettempdir()) / "hiwar-bench-perplexity"
+    )
+    args = parser.parse_args()
+
+    import ray
+    import torch
+
+    from hiwar.evaluation.loading import load_causal_lm, load_tokenizer
+    from hiwar.tiny_models import TinySpec, build_tiny_model
+
+    spec = TinySpec(layers=args.layers, hidden=args.hidden, heads=4, max_positions=1024)
+    model_dir = build_tiny_model(args.workdir / f"gpt2-{args.layers}x{args.hidden}", spec)
+    convs = conversations(args.conversations)
+    torch.set_num_threads(os.cpu_count() or 1)
+    model, tokenizer = (
+        load_causal_lm(str(model_dir), False, "float32", torch.device("cpu")),
+        load_tokenizer(str(model_dir)),
+    )
+    print(
+        f"model: GPT-2 {args.layers} layers x {args.hidden}, {sum(p.numel() for p in model.parameters()):,} "
+        f"parameters; {len(convs)} conversations; {os.cpu_count()} CPUs"
+    )
+    results = {
+        "per-example loop (baseline)": baseline(model, tokenizer, convs),
+        "hiwar batched scorer (in process)": hiwar_in_process(model, tokenizer, convs, args.max_tokens),
+    }
+    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    try:
+        results[f"hiwar Ray Data job ({args.actors} actors, incl. start-up)"] = hiwar_ray(
+            model_dir, convs, args.actors, args.batch_size, args.max_tokens
+        )
+    finally:
+        ray.shutdown()
+    base_nll, base_tokens, base_time = results["per-example loop (baseline)"]
+    base_ppl = math.exp(base_nll / base_tokens)
+    print(f"{'scorer':55s} {'perplexity':>12s} {'rel. diff':>10s} {'tokens/s':>10s} {'speed-up':>9s}")
+    for name, (nll, tokens, seconds) in results.items():
+        ppl = math.exp(nll / tokens)
+        assert tokens == base_tokens, f"{name}: scored {tokens} tokens, baseline {base_tokens}"
+        print(
+            f"{name:55s} {ppl:12.6f} {abs(ppl - base_ppl) / base_ppl:10.2e} {tokens / seconds:10.0f} "
+            f"{base_time / seconds:8.2f}x"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""Negative log-likelihood of token sequences, batched, with a strided sliding window for long sequences.
+
+The method is Hugging Face's "perplexity of fixed-length models": windows of ``window`` tokens start every
+``stride`` tokens; each window scores only the tokens that no earlier window scored, so every token is scored
+exactly once, with at least ``window - stride`` preceding tokens as context (all of them inside the first
+window). The first
+token of a sequence has no context and is never scored (with hiwar's formats it is BOS or template markup).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+IGNORE = -100
+
+
+@dataclass(frozen=True)
+class Window:
+    """One forward pass: input positions ``[begin, end)``; label positions ``[target_start, end)`` are
+    scored."""
+
+    begin: int
+    end: int
+    target_start: int
+
+
+def effective_stride(window: int, stride: int | None) -> int:
+    """The stride actually used: ``window // 2`` by default, at most ``window - 1`` (every target has
+    context)."""
+    if window < 2:
+        raise ValueError(f"window must be at least 2 tokens, got {window}")
+    return max(1, min(stride if stride is not None else window // 2, window - 1))
+
+
+def plan_windows(n_tokens: int, window: int, stride: int | None = None) -> list[Window]:
+    """Hugging Face's strided windows: starts at 0, stride, 2*stride...; each scores the tokens after the
+    previous
+    window's end, so positions ``1 .. n_tokens - 1`` are scored once each (position 0 has no context)."""
+    stride = effective_stride(window, stride)
+    windows: list[Window] = []
+    prev_end = 0
+    for begin in range(0, max(n_tokens - 1, 0), stride):
+        end = min(begin + window, n_tokens)
+        windows.append(Window(begin, end, max(prev_end, begin + 1)))
+        prev_end = end
+        if end == n_tokens:
+            break
+    return windows
+
+
+def window_pieces(
+    ids: list[int], labels: list[int], window: int, stride: int | None
+) -> list[tuple[list, list]]:
+    """(input ids, labels) per window; labels outside the window's targets are ``IGNORE``."""
+    pieces = []
+    for w in plan_windows(len(ids), window, stride):
+        head = w.target_start - w.begin
+        pieces.append((ids[w.begin : w.end], [IGNORE] * head + labels[w.target_start : w.end]))
+    return pieces
+
+
+def _micro_batches(lengths: list[int], max_tokens: int) -> list[list[int]]:
+    """Indices grouped so that (rows x longest row) stays within ``max_tokens``; longest first, so padding is
+    small."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    batches: list[list[int]] = []
+    for i in order:
+        if batches and (len(batches[-1]) + 1) * lengths[batches[-1][0]] <= max_tokens:
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+    return batches
+
+
+def forward_nll(
+    model: Any, pieces: list[tuple[list, list]], pad_id: int, device: Any
+) -> list[tuple[float, int]]:
+    """Summed NLL (nats) and scored-token count of each (ids, labels) piece, in one right-padded forward
+    pass."""
+    import torch
+
+    longest = max(len(ids) for ids, _ in pieces)
+    input_ids = torch.full((len(pieces), longest), pad_id, dtype=torch.long)
+    labels = torch.full((len(pieces), longest), IGNORE, dtype=torch.long)
+    attention = torch.zeros((len(pieces), longest), dtype=torch.long)
+    for row, (ids, labs) in enumerate(pieces):
+        input_ids[row, : len(ids)] = torch.tensor(ids)
+        labels[row, : len(labs)] = torch.tensor(labs)
+        attention[row, : len(ids)] = 1
+    logits = model(input_ids=input_ids.to(device), attention_mask=attention.to(device)).logits
+    results = []
+    for row in range(len(pieces)):  # one row at a time in float32: a whole batch of float32 logits can be GBs
+        target = labels[row, 1:].to(device)
+        keep = target != IGNORE
+        row_logits = logits[row, :-1][keep].float()
+        nll = torch.nn.functional.cross_entropy(row_logits, target[keep], reduction="sum")
+        results.append((float(nll), int(keep.sum())))
+    return results
+
+
+def score_sequences(
+    model: Any,
+    sequences: list[tuple[list[int], list[int]]],
+    window: int,
+    stride: int | None = None,
+    max_tokens_per_batch: int = 8192,
+    pad_id: int = 0,
+    device: Any = "cpu",
+) -> list[tuple[float, int]]:
+    """Summed NLL (nats) and scored-token count per (input ids, labels) sequence.
+
+    Labels follow the Hugging Face convention (not shifted; ``-100`` is not scored). Windows of all sequences
+    are sorted by length and packed into padded micro-batches of at most ``max_tokens_per_batch`` tokens.
+    """
+    import torch
+
+    pieces, owner = [], []
+    for index, (ids, labels) in enumerate(sequences):
+        for piece in window_pieces(list(ids), list(labels), window, stride):
+            if any(label != IGNORE for label in piece[1][1:]):  # a window with nothing to score is skipped
+                pieces.append(piece)
+                owner.append(index)
+    totals = [(0.0, 0)] * len(sequences)
+    with torch.inference_mode():
+        for batch in _micro_batches([len(p[0]) for p in pieces], max_tokens_per_batch):
+            for i, (nll, count) in zip(
+                batch, forward_nll(model, [pieces[i] for i in batch], pad_id, device), strict=True
+            ):
+                total_nll, total_count = totals[owner[i]]
+                totals[owner[i]] = (total_nll + nll, total_count + count)
+    return totals

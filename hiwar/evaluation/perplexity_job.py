@@ -1,0 +1,80 @@
+"""Perplexity and bits per byte of one model as a Ray Data batch job over an actor pool."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from hiwar.evaluation.config import ModelSpec, PerplexityConfig
+
+log = logging.getLogger(__name__)
+
+
+def ray_resources(num_cpus: float, num_gpus: float) -> dict[str, float]:
+    """``map_batches`` resource arguments: GPUs only when asked for and the cluster has them."""
+    import ray
+
+    gpus = num_gpus if num_gpus > 0 and ray.cluster_resources().get("GPU", 0) >= num_gpus else 0
+    if num_gpus > 0 and not gpus:
+        log.warning("asked for %s GPU(s) per actor but the cluster has none; running on CPU", num_gpus)
+    return {"num_cpus": num_cpus, "num_gpus": gpus}
+
+
+def score_conversations(spec: ModelSpec, rows: list[dict[str, Any]], cfg: PerplexityConfig) -> dict[str, Any]:
+    """Per-conversation NLL, tokens, bytes and characters of ``rows`` (columns as a dict of lists)."""
+    import ray
+
+    from hiwar.evaluation.perplexity_stage import PerplexityScorer
+
+    ds = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows), 4 * cfg.actors)))
+    scored = ds.map_batches(
+        PerplexityScorer,
+        fn_constructor_kwargs={
+            "model_path": spec.path,
+            "trust_remote_code": spec.trust_remote_code,
+            "mask": cfg.mask,
+            "window": cfg.window,
+            "stride": cfg.stride,
+            "max_tokens_per_batch": cfg.max_tokens_per_batch,
+            "dtype": cfg.dtype,
+            "num_threads": cfg.num_cpus,
+        },
+        batch_size=cfg.batch_size,
+        compute=ray.data.ActorPoolStrategy(size=cfg.actors),
+        **ray_resources(cfg.num_cpus, cfg.num_gpus),
+    )
+    table = scored.to_pandas()
+    return {col: table[col].to_numpy() for col in table.columns}
+
+
+def run_perplexity(spec: ModelSpec, rows: list[dict[str, Any]], cfg: PerplexityConfig, out_dir: Path) -> dict:
+    """Score ``rows`` with ``spec``; write ``conversations.parquet``; return the summary (also for the
+    report)."""
+    import numpy as np
+    import pandas as pd
+
+    from hiwar.evaluation.lm_metrics import summarize_perplexity
+
+    cols = score_conversations(spec, rows, cfg)
+    frame = pd.DataFrame(cols).sort_values("id", kind="stable")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frame["perplexity"] = np.where(
+            frame["n_tokens"] > 0, np.exp(frame["nll"] / frame["n_tokens"]), np.nan
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(out_dir / "conversations.parquet", index=False)
+    scored = frame[frame["n_tokens"] > 0]
+    summary = summarize_perplexity(
+        {c: scored[c].to_numpy() for c in ("topic", "nll", "n_tokens", "n_bytes", "n_chars")}
+    )
+    unscored = frame[frame["n_tokens"] == 0]
+    summary["unscored"] = {str(k): int(v) for k, v in unscored["note"].value_counts().items()}
+    log.info(
+        "%s: perplexity %.4g, %.4g bits/byte over %d conversations",
+        spec.name,
+        summary["perplexity"],
+        summary["bits_per_byte"],
+        summary["conversations"],
+    )
+    return summary

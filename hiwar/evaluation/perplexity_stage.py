@@ -1,0 +1,76 @@
+"""Ray Data stage: summed NLL, scored tokens, bytes and characters of each conversation, for one model."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+class PerplexityScorer:
+    """Actor UDF: loads the model once, then scores batches of conversations (column ``messages_json``).
+
+    Output columns: ``id``, ``topic``, ``nll`` (nats, summed), ``n_tokens`` (scored), ``n_input_tokens``,
+    ``n_bytes`` and ``n_chars`` (of the scored contents), ``note`` (why a conversation scored nothing, else
+    "").
+    """
+
+    def __init__(
+        self,
+        model_path: str,
+        trust_remote_code: bool = False,
+        mask: str = "assistant",
+        window: int | None = None,
+        stride: int | None = None,
+        max_tokens_per_batch: int = 8192,
+        dtype: str = "auto",
+        num_threads: float = 1.0,
+    ) -> None:
+        from hiwar.evaluation.loading import load_causal_lm, load_tokenizer, model_context, pick_device
+
+        self.device = pick_device(num_threads)
+        self.tokenizer = load_tokenizer(model_path, trust_remote_code)
+        self.model = load_causal_lm(model_path, trust_remote_code, dtype, self.device)
+        self.window = min(window or model_context(self.model, self.tokenizer), model_context(self.model))
+        self.stride, self.mask, self.max_tokens = stride, mask, max_tokens_per_batch
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        from hiwar.evaluation.formatting import encode_for_scoring, scored_contents, text_size
+        from hiwar.evaluation.nll import score_sequences
+
+        encoded, sizes, notes = [], [], []
+        for raw in batch["messages_json"]:
+            messages = json.loads(raw)
+            note = f"no {self.mask} tokens to score after formatting"
+            try:
+                pair = encode_for_scoring(self.tokenizer, messages, self.mask)
+            except (ValueError, TypeError, KeyError) as err:  # a template that cannot format this one
+                pair, note = None, f"cannot format: {type(err).__name__}: {str(err).splitlines()[0][:200]}"
+            encoded.append(pair if pair is not None else ([], []))
+            sizes.append(text_size(scored_contents(messages, self.mask)))
+            notes.append("" if pair is not None else note)
+        scores = score_sequences(
+            self.model,
+            encoded,
+            self.window,
+            self.stride,
+            self.max_tokens,
+            self.tokenizer.pad_token_id,
+            self.device,
+        )
+        for i, (_, count) in enumerate(scores):
+            if count == 0 and not notes[i]:
+                notes[i] = "no scored tokens"
+        return {
+            "id": batch["id"],
+            "topic": batch["topic"],
+            "nll": np.array([s[0] for s in scores], dtype=np.float64),
+            "n_tokens": np.array([s[1] for s in scores], dtype=np.int64),
+            "n_input_tokens": np.array([len(e[0]) for e in encoded], dtype=np.int64),
+            "n_bytes": np.array([s[0] for s in sizes], dtype=np.int64),
+            "n_chars": np.array([s[1] for s in sizes], dtype=np.int64),
+            "note": np.array(notes, dtype=object),
+        }

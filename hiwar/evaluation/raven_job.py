@@ -1,0 +1,133 @@
+"""RAVEN of one model as two Ray Data batch jobs: replies through hiwar's generation engines, then embeddings.
+
+Replies are saved (``replies.parquet`` with a completion marker) before they are embedded, so a rerun after a
+crash in the embedding step does not generate them again.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from hiwar.evaluation.config import ModelSpec, RavenConfig
+
+log = logging.getLogger(__name__)
+
+REQUEST_COLUMNS = ("request_id", "seed", "messages")
+
+
+def reply_engine(spec: ModelSpec, cfg: RavenConfig) -> Any:
+    """The configured reply engine pointed at the model under test."""
+    return cfg.engine.model_copy(update={"model": spec.path, "trust_remote_code": spec.trust_remote_code})
+
+
+def generate_replies(spec: ModelSpec, rows: list[dict[str, Any]], cfg: RavenConfig) -> Any:
+    """A DataFrame of ``rows`` plus ``generated_text``, token counts and ``error``, one row per scored
+    turn."""
+    import pandas as pd
+    import ray
+
+    from hiwar.generation.engines import generate_texts
+
+    requests = [{key: row[key] for key in REQUEST_COLUMNS} for row in rows]
+    ds = ray.data.from_items(requests, override_num_blocks=max(1, min(len(rows), 4 * cfg.engine.replicas)))
+    out = generate_texts(ds, reply_engine(spec, cfg)).to_pandas()
+    keep = ["request_id", "generated_text", "num_prompt_tokens", "num_generated_tokens", "error"]
+    out = out[[c for c in keep if c in out.columns]]
+    if "error" not in out:
+        out["error"] = None
+    frame = pd.DataFrame([{k: v for k, v in row.items() if k != "messages"} for row in rows])
+    frame["context_turns"] = [len(row["messages"]) for row in rows]
+    frame = frame.merge(out, on="request_id", how="left", validate="one_to_one")
+    missing = frame["generated_text"].isna() & frame["error"].isna()
+    frame.loc[missing, "error"] = "no reply came back from the engine"
+    frame["error"] = frame["error"].fillna("").astype(str)
+    frame["generated_text"] = frame["generated_text"].fillna("").astype(str)
+    return frame.sort_values("request_id", kind="stable").reset_index(drop=True)
+
+
+def embed_and_score(frame: Any, cfg: RavenConfig) -> Any:
+    """``frame`` plus ``cosine``, ``score`` and ``reply_chars``, from the encoder actor pool."""
+    import ray
+
+    from hiwar.evaluation.perplexity_job import ray_resources
+    from hiwar.evaluation.raven_stage import ReplySimilarity
+
+    columns = ["request_id", "generated_text", "reference"]
+    records = frame[columns].to_dict("records")  # from_pandas cannot split pandas 3 frames into blocks
+    ds = ray.data.from_items(records, override_num_blocks=max(1, min(len(records), 4 * cfg.actors)))
+    scored = ds.map_batches(
+        ReplySimilarity,
+        fn_constructor_kwargs={
+            "encoder": cfg.encoder,
+            "pooling": cfg.pooling,
+            "backend": cfg.backend,
+            "prefix": cfg.text_prefix,
+            "max_length": cfg.max_length,
+            "trust_remote_code": cfg.encoder_trust_remote_code,
+            "num_threads": cfg.num_cpus,
+        },
+        batch_size=cfg.batch_size,
+        compute=ray.data.ActorPoolStrategy(size=cfg.actors),
+        **ray_resources(cfg.num_cpus, cfg.num_gpus),
+    ).to_pandas()[["request_id", "cosine", "score", "reply_chars"]]
+    return frame.merge(scored, on="request_id", how="left", validate="one_to_one")
+
+
+def run_raven(
+    spec: ModelSpec, rows: list[dict[str, Any]], cfg: RavenConfig, seed: int, out_dir: Path
+) -> dict:
+    """Replies, similarities and the RAVEN summary for ``spec``; writes ``replies.parquet`` and
+    ``turns.parquet``."""
+    import pandas as pd
+
+    from hiwar.evaluation.markers import is_done, mark_done
+    from hiwar.evaluation.raven import summarize_raven
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    replies_path, key = (
+        out_dir / "replies.parquet",
+        {
+            "model": spec.model_dump(),
+            "engine": cfg.engine.model_dump(),
+            "requests": [r["request_id"] for r in rows],
+            "seed": seed,
+        },
+    )
+    if is_done(replies_path, key):
+        frame = pd.read_parquet(replies_path)
+        log.info("%s: reusing %d saved replies", spec.name, len(frame))
+    else:
+        frame = generate_replies(spec, rows, cfg)
+        frame.to_parquet(replies_path, index=False)
+        mark_done(replies_path, key)
+    failed = frame[frame["error"] != ""]
+    ok = frame[frame["error"] == ""].reset_index(drop=True)
+    if ok.empty:
+        reason = failed["error"].iloc[0] if len(failed) else "no turns to score"
+        raise RuntimeError(f"every reply failed ({len(failed)} turns), e.g.: {reason}")
+    turns = embed_and_score(ok, cfg)
+    turns.to_parquet(out_dir / "turns.parquet", index=False)
+    summary = summarize_raven(
+        turns["score"].to_numpy(),
+        turns["cosine"].to_numpy(),
+        turns["conversation_id"].to_numpy(),
+        turns["topic"].to_numpy(),
+        cfg.bootstrap_samples,
+        seed,
+    )
+    summary["failed_turns"] = int(len(failed))
+    summary["empty_replies"] = int((turns["generated_text"].str.strip() == "").sum())
+    summary["reply_chars_mean"] = float(turns["reply_chars"].mean())
+    if "num_generated_tokens" in turns:
+        summary["reply_tokens_mean"] = float(pd.to_numeric(turns["num_generated_tokens"]).mean())
+    log.info(
+        "%s: RAVEN %.4f [%.4f, %.4f] over %d turns",
+        spec.name,
+        summary["raven"],
+        summary["ci_low"],
+        summary["ci_high"],
+        summary["turns"],
+    )
+    return summary

@@ -1,0 +1,45 @@
+"""Ray Data stage: embed each model reply and its reference reply, and score their similarity (RAVEN)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class ReplySimilarity:
+    """Actor UDF: loads the sentence encoder once; adds ``cosine`` and ``score`` columns to batches that hold
+    ``generated_text`` and ``reference``. An empty (or failed) reply gets cosine 0 without being encoded."""
+
+    def __init__(
+        self,
+        encoder: str,
+        pooling: str = "mean",
+        backend: str = "auto",
+        prefix: str = "",
+        max_length: int = 512,
+        trust_remote_code: bool = False,
+        num_threads: float = 1.0,
+        encode_batch_size: int = 32,
+    ) -> None:
+        from hiwar.evaluation.encoder import TextEncoder
+        from hiwar.evaluation.loading import pick_device
+
+        self.encoder = TextEncoder(
+            encoder, pooling, backend, prefix, max_length, trust_remote_code, device=pick_device(num_threads)
+        )
+        self.encode_batch_size = encode_batch_size
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        from hiwar.evaluation.raven import cosine_rows, turn_scores
+
+        replies = [str(t) if t is not None else "" for t in batch["generated_text"]]
+        references = [str(t) for t in batch["reference"]]
+        live = [i for i, reply in enumerate(replies) if reply.strip()]
+        cosines = np.zeros(len(replies), dtype=np.float64)
+        if live:
+            texts = [replies[i] for i in live] + [references[i] for i in live]
+            vectors = self.encoder.encode(texts, self.encode_batch_size)
+            cosines[live] = cosine_rows(vectors[: len(live)], vectors[len(live) :])
+        batch["cosine"] = cosines
+        batch["score"] = turn_scores(cosines)
+        batch["reply_chars"] = np.array([len(r) for r in replies], dtype=np.int64)
+        return batch

@@ -1,0 +1,309 @@
+"""``hiwar evaluate``: score every model on a held-out split (perplexity, bits per byte, RAVEN) and write one
+report.
+
+Layout of the output folder::
+
+    <output_dir>/report.{md,json,csv}, plots/*.png, config.resolved.yaml
+    <output_dir>/models/<name>/perplexity/{conversations.parquet, summary.json (+ .done.json)}
+    <output_dir>/models/<name>/raven/{replies.parquet, turns.parquet, summary.json (+ .done.json)}
+
+Each (model, metric) result has a completion marker, so a rerun skips what is finished. A model that fails is
+recorded as failed with its reason and the other models are still evaluated.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from hiwar.config import RunConfig, save_resolved
+from hiwar.errors import ConfigError, DataError, HiwarError
+from hiwar.evaluation.config import EvaluationConfig, ModelSpec
+from hiwar.evaluation.markers import is_done, mark_done
+from hiwar.evaluation.report import finite
+from hiwar.lineage import write_json
+
+log = logging.getLogger(__name__)
+
+
+def resolve_models(ev: EvaluationConfig, models: list[str] | None) -> list[ModelSpec]:
+    """The models to score: ``models`` (paths or ids) when given, else the config's list; names made
+    unique."""
+    specs = [ModelSpec(path=m) for m in models] if models else [m.model_copy() for m in ev.model_specs()]
+    if not specs:
+        raise ConfigError("evaluation.models: no models to evaluate (set evaluation.models or pass --model)")
+    seen: dict[str, int] = {}
+    for spec in specs:
+        count = seen.get(spec.name, 0)
+        seen[spec.name] = count + 1
+        if count:
+            spec.name = f"{spec.name}-{count + 1}"
+    return specs
+
+
+def load_dataset(path: str, split: str) -> tuple[list[Any], dict[str, Any]]:
+    """The split's conversations and the dataset's lineage (path, split, files, fingerprint)."""
+    from hiwar.dataset_layout import resolve_split
+    from hiwar.lineage import fingerprint
+    from hiwar.records_io import read_records
+
+    files = resolve_split(path, split)
+    convs = [c for f in files for c in read_records(f)]
+    info = {
+        "path": str(path),
+        "split": split,
+        "files": [str(f) for f in files],
+        "fingerprint": fingerprint(files),
+        "conversations": len(convs),
+    }
+    if not convs:
+        raise DataError(f"{path}: split '{split}' holds no conversations")
+    return convs, info
+
+
+_TRACEBACK_END = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit)): (.+)$", re.MULTILINE)
+_WRAPPERS = ("SystemException", "RayTaskError", "RayActorError", "UserCodeException", "ActorDiedError")
+
+
+def log_skipped(convs: list[Any]) -> None:
+    """One warning line per reason a conversation cannot be scored (the report lists them too)."""
+    from hiwar.evaluation.examples import perplexity_rows
+
+    for reason, info in perplexity_rows(convs)[1].to_dict().items():
+        log.warning(
+            "skipping %d conversation(s): %s (e.g. %s)", info["count"], reason, ", ".join(info["examples"])
+        )
+
+
+def describe_error(err: BaseException) -> str:
+    """``Type: message`` of the real problem: Ray wraps an actor's exception (several times), so the last
+    ``Type: message`` line of the remote traceback is preferred over the wrappers' own messages."""
+    from hiwar.evaluation.loading import first_line
+
+    chain: list[BaseException] = []
+    while isinstance(err, BaseException) and all(err is not seen for seen in chain):
+        chain.append(err)
+        err = getattr(err, "cause", None) or err.__cause__
+    found = [
+        m
+        for e in chain
+        for m in _TRACEBACK_END.findall(str(e))
+        if not any(w in m[0] for w in _WRAPPERS) and not m[0].startswith("ray.")
+    ]
+    if found:
+        kind, message = found[-1]
+        return f"{kind.rsplit('.', 1)[-1]}: {first_line(message)}"
+    return f"{type(chain[-1]).__name__}: {first_line(chain[-1])}"
+
+
+def run_metric(name: str, out_dir: Path, key: dict[str, Any], compute: Callable[[], dict]) -> dict[str, Any]:
+    """Run one metric for one model unless its marker says it is done; failures become a status, not a
+    crash."""
+    summary_path = out_dir / "summary.json"
+    if is_done(summary_path, key):
+        log.info("%s: finished before (marker %s), skipping", name, summary_path)
+        return {"status": "ok", "resumed": True, **json.loads(summary_path.read_text(encoding="utf-8"))}
+    try:
+        summary = compute()
+    except HiwarError as err:
+        return _failed(name, out_dir, str(err))
+    except Exception as err:  # noqa: BLE001 - one model's failure must not stop the rest
+        return _failed(name, out_dir, describe_error(err))
+    summary = finite(summary)
+    write_json(summary_path, summary)
+    mark_done(summary_path, key)
+    return {"status": "ok", "resumed": False, **summary}
+
+
+def _failed(name: str, out_dir: Path, reason: str) -> dict[str, Any]:
+    log.error("%s failed: %s", name, reason)
+    write_json(out_dir / "failed.json", {"status": "failed", "reason": reason})
+    return {"status": "failed", "reason": reason}
+
+
+def resolved_window(spec: ModelSpec, window: int | None) -> int:
+    """The sliding window in tokens: the configured one, at most the model's context (read from its
+    config)."""
+    from transformers import AutoConfig
+
+    from hiwar.evaluation.loading import model_context
+
+    context = model_context(
+        SimpleNamespace(
+            config=AutoConfig.from_pretrained(spec.path, trust_remote_code=spec.trust_remote_code)
+        )
+    )
+    return min(window, context) if window else context
+
+
+class ModelEvaluation:
+    """Both metrics of one model; a model that cannot be loaded fails both with the same reason."""
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        convs: list[Any],
+        ev: EvaluationConfig,
+        seed: int,
+        data: dict[str, Any],
+        out: Path,
+    ) -> None:
+        self.spec, self.convs, self.ev, self.data = spec, convs, ev, data
+        self.seed = ev.raven.seed if ev.raven.seed is not None else seed
+        self.model_dir = out / "models" / spec.name
+        self.base_key = {"model": spec.model_dump(), "dataset": data["fingerprint"], "split": data["split"]}
+        self._load_problem: list[str | None] = []
+
+    def run(self) -> dict[str, Any]:
+        """``{name, path, trust_remote_code, perplexity: {...}, raven: {...}}`` with a status per metric."""
+        spec = self.spec
+        result: dict[str, Any] = {
+            "name": spec.name,
+            "path": spec.path,
+            "trust_remote_code": spec.trust_remote_code,
+        }
+        for metric, compute, key in (
+            ("perplexity", self.perplexity, self.perplexity_key()),
+            ("raven", self.raven, self.raven_key()),
+        ):
+            enabled = getattr(self.ev, metric).enabled
+            result[metric] = (
+                run_metric(f"{spec.name}/{metric}", self.model_dir / metric, key, compute)
+                if enabled
+                else {"status": "disabled"}
+            )
+        return result
+
+    def check_model(self) -> None:
+        """Raise (once checked, from cache) when the model's config or tokenizer cannot be loaded."""
+        from hiwar.evaluation.loading import check_loadable
+
+        if not self._load_problem:
+            self._load_problem.append(check_loadable(self.spec.path, self.spec.trust_remote_code))
+        if self._load_problem[0]:
+            raise HiwarError(f"model {self.spec.path!r} cannot be loaded: {self._load_problem[0]}")
+
+    def perplexity_key(self) -> dict[str, Any]:
+        """What the perplexity result depends on."""
+        ppl = self.ev.perplexity
+        return {
+            **self.base_key,
+            "mask": ppl.mask,
+            "window": ppl.window,
+            "stride": ppl.stride,
+            "dtype": ppl.dtype,
+        }
+
+    def perplexity(self) -> dict[str, Any]:
+        """Perplexity, bits per byte and bits per char of the split."""
+        from hiwar.evaluation.examples import perplexity_rows
+        from hiwar.evaluation.nll import effective_stride
+        from hiwar.evaluation.perplexity_job import run_perplexity
+
+        rows, skipped = perplexity_rows(self.convs)
+        self.check_model()
+        if not rows:
+            raise DataError("no scorable conversations: " + json.dumps(skipped.to_dict(), ensure_ascii=False))
+        ppl = self.ev.perplexity
+        window = resolved_window(self.spec, ppl.window)
+        cfg = ppl.model_copy(update={"window": window, "stride": effective_stride(window, ppl.stride)})
+        summary = run_perplexity(self.spec, rows, cfg, self.model_dir / "perplexity")
+        return {
+            **summary,
+            "mask": ppl.mask,
+            "window": window,
+            "stride": cfg.stride,
+            "skipped": skipped.to_dict(),
+        }
+
+    def raven_key(self) -> dict[str, Any]:
+        """What the RAVEN result depends on (not the pool's size or resources)."""
+        settings = self.ev.raven.model_dump(exclude={"actors", "batch_size", "num_cpus", "num_gpus"})
+        return {**self.base_key, "raven": settings, "seed": self.seed}
+
+    def raven(self) -> dict[str, Any]:
+        """RAVEN with its interval and per-topic values."""
+        from hiwar.evaluation.examples import raven_rows
+        from hiwar.evaluation.raven_job import run_raven
+
+        rv = self.ev.raven
+        rows, skipped = raven_rows(self.convs, rv.turns, rv.max_turns, rv.max_conversations, self.seed)
+        self.check_model()
+        if not rows:
+            raise DataError(
+                "no assistant turns to score: " + json.dumps(skipped.to_dict(), ensure_ascii=False)
+            )
+        summary = run_raven(self.spec, rows, rv, self.seed, self.model_dir / "raven")
+        return {**summary, "encoder": rv.encoder, "pooling": rv.pooling, "skipped": skipped.to_dict()}
+
+
+def run_evaluate(config: RunConfig, models: list[str] | None = None, dataset: str | None = None) -> Path:
+    """Evaluate every model on the held-out split and write the report; return the report folder.
+
+    Args:
+        config: the run config (its ``evaluation`` section says what and how).
+        models: hub ids or folders to evaluate instead of ``evaluation.models``.
+        dataset: dataset folder or file instead of ``evaluation.dataset`` (default ``<run_dir>/dataset``).
+
+    Raises:
+        ConfigError: no models. DataError: the dataset or split is missing or empty.
+        HiwarError: no model could be evaluated at all (the report is still written).
+    """
+    from hiwar.cluster.session import connect, shutdown
+    from hiwar.evaluation.report import write_report
+    from hiwar.lineage import code_version
+
+    ev = config.evaluation
+    specs = resolve_models(ev, models)
+    out_dir = Path(ev.output_dir or Path(config.run_dir) / "evaluation")
+    data_path = dataset or ev.dataset or str(Path(config.run_dir) / "dataset")
+    save_resolved(config, out_dir)
+    try:
+        convs, data = load_dataset(data_path, ev.split)
+    except DataError as err:  # the report says why nothing was scored
+        write_report(
+            out_dir,
+            [],
+            {"path": str(data_path), "split": ev.split, "error": str(err)},
+            config,
+            code_version(),
+        )
+        raise
+    log_skipped(convs)
+    session = connect(config.cluster)
+    try:
+        results = [ModelEvaluation(s, convs, ev, config.seed, data, out_dir).run() for s in specs]
+    finally:
+        shutdown(session)
+    write_report(out_dir, results, data, config, code_version())
+    if not any(r[m]["status"] == "ok" for r in results for m in ("perplexity", "raven")):
+        reasons = "; ".join(
+            f"{r['name']}: {r[m].get('reason', r[m]['status'])}"
+            for r in results
+            for m in ("perplexity", "raven")
+        )
+        raise HiwarError(f"nothing could be evaluated ({reasons}); see {out_dir / 'report.md'}")
+    return out_dir
+
+
+def summary_text(out_dir: Path) -> str:
+    """A short console summary of a written report: the main table and where the files are."""
+    from hiwar.evaluation.report import markdown_table
+
+    report = json.loads((out_dir / "report.json").read_text(encoding="utf-8"))
+    columns = [
+        "model",
+        "perplexity_within_model",
+        "bits_per_byte",
+        "raven",
+        "raven_ci_low",
+        "raven_ci_high",
+        "perplexity_status",
+        "raven_status",
+    ]
+    return f"{markdown_table(report['table'], columns)}\nreport: {out_dir / 'report.md'}"

@@ -1,0 +1,40 @@
+"""The sentence encoder path of RAVEN: masked mean pooling and the similarity stage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+def test_mean_pooling_ignores_padding(tiny_encoder: Path) -> None:
+    import torch
+
+    from hiwar.evaluation.encoder import TextEncoder
+
+    encoder = TextEncoder(str(tiny_encoder))
+    assert encoder.backend == "transformers"
+    short, long = "مرحبا", "أهلا وسهلا بك في القاهرة، كيف كانت رحلتك الطويلة؟"
+    alone = encoder.encode([short])[0]
+    batched = encoder.encode([short, long])  # the short text is padded here
+    assert np.allclose(alone, batched[0], atol=1e-5)
+    enc = encoder.tokenizer([short], return_tensors="pt")
+    with torch.no_grad():
+        hidden = encoder.model(**enc).last_hidden_state[0]
+    assert np.allclose(alone, hidden.mean(dim=0).numpy(), atol=1e-5)  # mean over the real tokens, by hand
+
+
+def test_similarity_stage_scores_identical_empty_and_different(tiny_encoder: Path) -> None:
+    from hiwar.evaluation.raven_stage import ReplySimilarity
+
+    stage = ReplySimilarity(str(tiny_encoder))
+    batch = {
+        "generated_text": np.array(["الطقس جميل اليوم", "", "كرة القدم رياضة شعبية"], dtype=object),
+        "reference": np.array(["الطقس جميل اليوم", "أي شيء", "أحب الكشري والملوخية كثيرا"], dtype=object),
+    }
+    out = stage(batch)
+    assert out["cosine"][0] == pytest.approx(1.0, abs=1e-6)
+    assert out["cosine"][1] == 0.0 and out["score"][1] == 0.0
+    assert -1.0 <= out["cosine"][2] < 1.0 - 1e-4
+    assert out["reply_chars"].tolist() == [16, 0, 21]

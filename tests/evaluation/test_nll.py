@@ -1,0 +1,153 @@
+"""Perplexity core: hand-computed values, the model's own loss, and the strided sliding window."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from hiwar.evaluation.lm_metrics import bits_per_unit, corpus_perplexity
+from hiwar.evaluation.nll import IGNORE, effective_stride, plan_windows, score_sequences
+
+ARABIC_TURNS = [
+    ("مرحبا، كيف حالك اليوم؟", "أنا بخير والحمد لله، شكرا لسؤالك."),
+    ("ما هي أشهر الأكلات في مصر؟", "الكشري والملوخية والفول من أشهر الأكلات."),
+    ("وماذا عن الحلويات؟", "البسبوسة وأم علي."),
+]
+
+
+class FixedLogits:
+    """A stand-in LM whose next-token logits are a fixed table: only for checking the arithmetic by hand."""
+
+    def __init__(self, table: list[list[float]]) -> None:
+        self.table = table
+
+    def __call__(self, input_ids, attention_mask=None):
+        import torch
+
+        logits = torch.tensor(
+            [[self.table[t] for t in row] for row in input_ids.tolist()], dtype=torch.float32
+        )
+        return type("Out", (), {"logits": logits})()
+
+
+def test_three_token_example_matches_hand_computation() -> None:
+    # Vocabulary of 3; logits after token t are table[t]. Sequence 0 -> 1 -> 2 scores p(1|0) and p(2|1).
+    table = [[0.0, 1.0, 2.0], [3.0, 0.0, 1.0], [0.0, 0.0, 0.0]]
+    nll_1 = -(1.0 - math.log(math.exp(0) + math.exp(1) + math.exp(2)))
+    nll_2 = -(1.0 - math.log(math.exp(3) + math.exp(0) + math.exp(1)))
+    [(nll, count)] = score_sequences(FixedLogits(table), [([0, 1, 2], [0, 1, 2])], window=8)
+    assert count == 2
+    assert nll == pytest.approx(nll_1 + nll_2, rel=1e-6)
+    assert corpus_perplexity(nll, count) == pytest.approx(math.exp((nll_1 + nll_2) / 2), rel=1e-6)
+    # Masking the middle token leaves only p(2|1).
+    [(nll, count)] = score_sequences(FixedLogits(table), [([0, 1, 2], [IGNORE, IGNORE, 2])], window=8)
+    assert (count, nll) == (1, pytest.approx(nll_2, rel=1e-6))
+
+
+def test_bits_per_byte_and_char_of_known_text() -> None:
+    from hiwar.evaluation.formatting import text_size
+
+    text = "abc مرحبا 😀"  # 3 + 1 + 5 Arabic letters (2 bytes each) + 1 + one 4-byte emoji
+    assert text_size([text]) == (19, 11)
+    nll = 2.0 * 19 * math.log(2)  # 2 bits for every byte
+    assert bits_per_unit(nll, 19) == pytest.approx(2.0)
+    assert bits_per_unit(nll, 11) == pytest.approx(2.0 * 19 / 11)
+    assert math.isnan(bits_per_unit(1.0, 0))
+
+
+@pytest.mark.parametrize(
+    ("n", "window", "stride"),
+    [(2, 4, 2), (4, 4, 2), (5, 4, 2), (10, 4, 3), (23, 8, None), (23, 8, 8), (23, 8, 1)],
+)
+def test_windows_score_every_token_once_with_context(n: int, window: int, stride: int | None) -> None:
+    windows = plan_windows(n, window, stride)
+    scored = [p for w in windows for p in range(w.target_start, w.end)]
+    assert scored == list(range(1, n))
+    step = effective_stride(window, stride)
+    for w in windows:
+        assert w.end - w.begin <= window
+        assert w.target_start - w.begin >= (1 if w.begin == 0 else window - step)
+
+
+@pytest.fixture(scope="module")
+def gpt2(tiny_gpt2: Path) -> tuple:
+    from hiwar.evaluation.loading import load_causal_lm, load_tokenizer, pick_device
+
+    device = pick_device(1)
+    return load_causal_lm(str(tiny_gpt2), False, "float32", device), load_tokenizer(str(tiny_gpt2))
+
+
+def _conversations(n: int) -> list[list[dict[str, str]]]:
+    convs = []
+    for k in range(1, n + 1):
+        messages = []
+        for user, assistant in (ARABIC_TURNS * 3)[:k]:
+            messages += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+        convs.append(messages)
+    return convs
+
+
+def test_batched_nll_equals_model_loss_one_sequence_at_a_time(gpt2: tuple) -> None:
+    import torch
+
+    from hiwar.evaluation.formatting import encode_for_scoring
+
+    model, tokenizer = gpt2
+    sequences = [
+        encode_for_scoring(tokenizer, m, mask) for m in _conversations(5) for mask in ("assistant", "all")
+    ]
+    # A small token budget forces several padded micro-batches of mixed lengths.
+    results = score_sequences(
+        model, sequences, window=512, max_tokens_per_batch=300, pad_id=tokenizer.pad_token_id
+    )
+    for (ids, labels), (nll, count) in zip(sequences, results, strict=True):
+        with torch.no_grad():
+            loss = model(input_ids=torch.tensor([ids]), labels=torch.tensor([labels])).loss.item()
+        assert count == sum(1 for label in labels[1:] if label != IGNORE)
+        assert nll / count == pytest.approx(loss, rel=1e-5)
+
+
+def _hf_strided_reference(
+    model, ids: list[int], labels: list[int], window: int, stride: int
+) -> tuple[float, int]:
+    """Hugging Face's published strided loop, one window at a time, summing NLL of the new targets."""
+    import torch
+
+    total, count, prev_end = 0.0, 0, 0
+    for begin in range(0, len(ids), stride):
+        end = min(begin + window, len(ids))
+        trg_len = end - prev_end
+        target = torch.tensor([labels[begin:end]])
+        target[:, :-trg_len] = IGNORE
+        with torch.no_grad():
+            logits = model(input_ids=torch.tensor([ids[begin:end]])).logits[0, :-1]
+        shifted = target[0, 1:]
+        keep = shifted != IGNORE
+        total += float(torch.nn.functional.cross_entropy(logits[keep], shifted[keep], reduction="sum"))
+        count += int(keep.sum())
+        prev_end = end
+        if end == len(ids):
+            break
+    return total, count
+
+
+def test_sliding_window_matches_full_pass_when_it_fits_and_hf_loop_when_not(gpt2: tuple) -> None:
+    from hiwar.evaluation.formatting import encode_for_scoring
+
+    model, tokenizer = gpt2
+    ids, labels = encode_for_scoring(tokenizer, _conversations(6)[-1], "all")
+    assert len(ids) > 64
+    [full] = score_sequences(model, [(ids, labels)], window=len(ids))
+    [roomy] = score_sequences(model, [(ids, labels)], window=512, stride=7)
+    assert roomy[1] == full[1] == len(ids) - 1
+    assert roomy[0] == pytest.approx(full[0], rel=1e-5)
+    for window, stride in ((32, 16), (40, 39), (24, 5)):
+        [windowed] = score_sequences(
+            model, [(ids, labels)], window=window, stride=stride, max_tokens_per_batch=64
+        )
+        ref_nll, ref_count = _hf_strided_reference(model, ids, labels, window, stride)
+        assert windowed[1] == ref_count == len(ids) - 1
+        assert windowed[0] == pytest.approx(ref_nll, rel=1e-5)
+        assert windowed[0] != pytest.approx(full[0], rel=1e-4)  # less context really changes the score
