@@ -1,0 +1,240 @@
+"""``hiwar train``: fine-tune every model of the config on a hiwar dataset with Ray Train, resumably.
+
+For each model: load its tokenizer (and the chat template: its own, else hiwar's), turn conversations into
+sequences and labels once (:mod:`hiwar.training.data`), put them in Ray's object store, run a ``TorchTrainer``
+whose workers each run a Hugging Face ``Trainer`` (:mod:`hiwar.training.worker`), then write the model folder
+from the last checkpoint (:mod:`hiwar.training.export`).
+
+Resume: Ray Train keeps checkpoints under ``<storage>/<name>/`` (``storage`` = ``training.storage_path`` or
+``<run_dir>/train``); rerunning with the same config continues from the latest one. A model whose folder has
+its ``hiwar_model.json`` manifest is finished and skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+from typing import Any
+
+from hiwar.config import RunConfig
+from hiwar.dataset_layout import is_dataset_dir, read_split, resolve_split, split_files
+from hiwar.errors import ConfigError, DataError, HiwarError
+from hiwar.lineage import code_version, fingerprint
+from hiwar.record import Conversation, utc_now
+from hiwar.training.config import ModelSpec, TrainingConfig
+from hiwar.training.export import MANIFEST, export_model, is_finished
+
+log = logging.getLogger(__name__)
+
+
+def select_models(training: TrainingConfig, only: str | None) -> list[ModelSpec]:
+    """The models to train: all, or those named in ``only`` (comma-separated)."""
+    if not training.models:
+        raise ConfigError("training.models: no models to fine-tune (add at least one {name, model})")
+    if not only:
+        return list(training.models)
+    wanted = [name.strip() for name in only.split(",") if name.strip()]
+    known = {spec.name: spec for spec in training.models}
+    unknown = [name for name in wanted if name not in known]
+    if unknown:
+        raise ConfigError(
+            f"--only {only}: unknown model name(s) {', '.join(unknown)} "
+            f"(training.models has {', '.join(known)})"
+        )
+    return [known[name] for name in wanted]
+
+
+def output_dir(config: RunConfig, spec: ModelSpec) -> Path:
+    """Where a model's folder goes: its ``output_dir``, else ``<run_dir>/models/<name>``."""
+    return Path(spec.output_dir) if spec.output_dir else Path(config.run_dir) / "models" / spec.name
+
+
+def storage_path(config: RunConfig) -> Path:
+    """Ray Train's storage folder (absolute, as Ray requires)."""
+    return Path(config.training.storage_path or Path(config.run_dir) / "train").resolve()
+
+
+def _load_validation(dataset: Path, training: TrainingConfig) -> tuple[list[Conversation], list[Path]]:
+    """The validation conversations and their files; none for plain files or a dataset without the split."""
+    split = training.validation_split
+    if split is None or not is_dataset_dir(dataset):
+        return [], []
+    files = split_files(dataset, split)
+    if not files:
+        log.warning("%s: no '%s' split; training without validation loss", dataset, split)
+        return [], []
+    return read_split(dataset, split)[: training.max_validation_rows], files
+
+
+def _prepare_tokenizer(spec: ModelSpec, index: int) -> tuple[Any, str]:
+    """The base model's tokenizer with the training chat template set, and the template's kind."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    from hiwar.training.data import chat_template_of
+
+    where = f"training.models[{index}] ({spec.name})"
+    try:
+        AutoConfig.from_pretrained(spec.model, trust_remote_code=spec.trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(spec.model, trust_remote_code=spec.trust_remote_code)
+    except (OSError, ValueError, KeyError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise HiwarError(f"{where}: cannot load model {spec.model!r} ({first})") from err
+    if not getattr(tokenizer, "is_fast", False):
+        raise HiwarError(f"{where}: {spec.model!r} has no fast tokenizer (tokenizer.json); hiwar needs one")
+    template, kind = chat_template_of(tokenizer)
+    tokenizer.chat_template = template
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer, kind
+
+
+def _trainer(
+    config: RunConfig, spec: ModelSpec, settings: TrainingConfig, loop_config: dict[str, Any]
+) -> Any:
+    from ray.train import CheckpointConfig, FailureConfig, ScalingConfig
+    from ray.train import RunConfig as RayRunConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    from hiwar.training.worker import train_loop_per_worker
+
+    scaling = ScalingConfig(
+        num_workers=settings.num_workers,
+        use_gpu=settings.use_gpu,
+        resources_per_worker=dict(settings.resources_per_worker),
+        accelerator_type=settings.accelerator_type,
+    )
+    run_config = RayRunConfig(
+        name=spec.name,
+        storage_path=str(storage_path(config)),
+        checkpoint_config=CheckpointConfig(num_to_keep=settings.num_to_keep),
+        failure_config=FailureConfig(max_failures=settings.max_failures),
+    )
+    return TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config=loop_config,
+        scaling_config=scaling,
+        run_config=run_config,
+        torch_config=TorchConfig(backend="nccl" if settings.use_gpu else "gloo"),
+    )
+
+
+def train_one(
+    config: RunConfig,
+    spec: ModelSpec,
+    tokenizer: tuple[Any, str],
+    train: list[Conversation],
+    validation: list[Conversation],
+    dataset_info: dict[str, Any],
+) -> Path:
+    """Fine-tune one model (``tokenizer``: from :func:`_prepare_tokenizer`) and write its folder."""
+    import ray
+
+    from hiwar.training.data import prepare_split
+
+    settings = config.training.for_model(spec)
+    seed = config.seed if settings.seed is None else settings.seed
+    tokenizer, template_kind = tokenizer
+    prep = {
+        name: prepare_split(
+            tokenizer, [c.messages for c in rows], settings.max_seq_len, settings.mask, settings.packing
+        )
+        for name, rows in (("train", train), ("validation", validation))
+    }
+    if not prep["train"].sequences:
+        raise DataError(
+            f"{dataset_info['path']}: no training conversation has an assistant reply within "
+            f"training.max_seq_len={settings.max_seq_len} tokens"
+        )
+    stats = {name: p.stats.as_dict() for name, p in prep.items()}
+    log.info("%s: %s", spec.name, stats)
+    work = storage_path(config) / spec.name
+    loop_config = {
+        "spec": spec.model_dump(mode="json"),
+        "settings": settings.model_dump(mode="json"),
+        "seed": seed,
+        "chat_template": tokenizer.chat_template,
+        "data": ray.put({name: p.sequences for name, p in prep.items()}),
+        "metrics_path": str(work / "metrics.jsonl"),
+        "tensorboard_dir": str(work / "tensorboard"),
+    }
+    result = _trainer(config, spec, settings, loop_config).fit()
+    if result.checkpoint is None:
+        raise HiwarError(f"training.models ({spec.name}): training ended without a checkpoint (see {work})")
+    summary = dict(result.return_value or {})
+    manifest = {
+        "name": spec.name,
+        "base_model": spec.model,
+        "trust_remote_code": spec.trust_remote_code,
+        "template": template_kind,
+        "chat_template_sha256": hashlib.sha256(tokenizer.chat_template.encode()).hexdigest()[:16],
+        "mask": settings.mask,
+        "packing": settings.packing,
+        "max_seq_len": settings.max_seq_len,
+        "lora": settings.lora.enabled,
+        "precision": summary.get("precision"),
+        "seed": seed,
+        "global_step": summary.get("global_step"),
+        "dataset": dataset_info,
+        "ray_train_run": str(work),
+        "code_version": code_version(),
+        "created_at": utc_now(),
+    }
+    out = export_model(
+        Path(result.checkpoint.path) / "checkpoint",
+        output_dir(config, spec),
+        tokenizer=tokenizer,
+        lora=settings.lora.enabled,
+        base_model=spec.model,
+        trust_remote_code=spec.trust_remote_code,
+        config=config,
+        files={"dataset.json": dataset_info, "data_stats.json": stats, "metrics.json": summary},
+        manifest=manifest,
+        metrics_log=work / "metrics.jsonl",
+    )
+    log.info("%s: model written to %s (%s)", spec.name, out, MANIFEST)
+    return out
+
+
+def run_train(config: RunConfig, dataset: str | None = None, only: str | None = None) -> list[Path]:
+    """Fine-tune each model of ``config.training.models`` (or those named in ``only``); return their folders.
+
+    Args:
+        config: the run config; ``training`` holds the models and hyperparameters.
+        dataset: a hiwar dataset folder (train split, and validation when present) or any Parquet/JSONL file
+            or folder of conversation records. Default: ``<run_dir>/dataset``.
+        only: comma-separated model names to train (default: all).
+
+    Raises:
+        HiwarError: no models, unknown names, a missing or empty dataset, a model that cannot be loaded.
+    """
+    from hiwar.cluster.session import connect, shutdown
+
+    specs = select_models(config.training, only)
+    dataset_path = Path(dataset) if dataset else Path(config.run_dir) / "dataset"
+    outputs = {spec.name: output_dir(config, spec) for spec in specs}
+    pending = [spec for spec in specs if not is_finished(outputs[spec.name])]
+    for spec in specs:
+        if spec not in pending:
+            log.info("%s: already trained (%s has %s); skipping", spec.name, outputs[spec.name], MANIFEST)
+    if not pending:
+        return list(outputs.values())
+    train_files = resolve_split(dataset_path, "train")
+    train = read_split(dataset_path, "train")[: config.training.max_train_rows]
+    validation, validation_files = _load_validation(dataset_path, config.training)
+    dataset_info = {
+        "path": str(dataset_path),
+        "fingerprint": fingerprint(train_files + validation_files),
+        "files": [p.name for p in train_files + validation_files],
+        "train_rows": len(train),
+        "validation_rows": len(validation),
+    }
+    # Every model must load before Ray starts: a typo should cost a second, not a cluster start.
+    tokenizers = {spec.name: _prepare_tokenizer(spec, config.training.models.index(spec)) for spec in pending}
+    session = connect(config.cluster)
+    try:
+        for spec in pending:
+            train_one(config, spec, tokenizers[spec.name], train, validation, dataset_info)
+    finally:
+        shutdown(session)
+    return list(outputs.values())

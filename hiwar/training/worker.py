@@ -1,0 +1,262 @@
+"""What each Ray Train worker runs: a Hugging Face ``Trainer`` on its share of the prepared sequences.
+
+The driver (:mod:`hiwar.training.run`) tokenizes once and puts the sequences in Ray's object store; every
+worker loads the model, wraps it (LoRA, gradient checkpointing, FSDP through ``TrainingArguments``), and
+trains with ``RayTrainReportCallback`` so each Hugging Face checkpoint becomes a Ray Train checkpoint. On a
+rerun the latest Ray Train checkpoint is handed to ``trainer.train(resume_from_checkpoint=...)``: the step
+count, optimizer, scheduler and RNG states continue from it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from hiwar.training.config import ModelSpec, TrainingConfig
+
+log = logging.getLogger(__name__)
+
+
+def resolve_precision(settings: TrainingConfig) -> str:
+    """``bf16``/``fp16``/``fp32`` for this worker: auto picks bf16 on GPUs that support it, fp32 on CPU."""
+    import torch
+
+    if not settings.use_gpu:
+        return "fp32"
+    if settings.precision != "auto":
+        return settings.precision
+    return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp16"
+
+
+def load_tokenizer(spec: ModelSpec, chat_template: str) -> Any:
+    """The base model's tokenizer with the chat template used for training and a pad token."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(spec.model, trust_remote_code=spec.trust_remote_code)
+    tokenizer.chat_template = chat_template
+    if tokenizer.pad_token is None:  # GPT-2 style tokenizers have none; pads never reach the loss
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(spec: ModelSpec, settings: TrainingConfig, precision: str) -> Any:
+    """The base model, wrapped in LoRA adapters when asked (only adapters train)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    kwargs: dict[str, Any] = {"trust_remote_code": spec.trust_remote_code, "dtype": torch.float32}
+    if settings.lora.enabled and precision != "fp32":
+        kwargs["dtype"] = torch.bfloat16 if precision == "bf16" else torch.float16  # frozen base in half
+    if settings.attn_implementation:
+        kwargs["attn_implementation"] = settings.attn_implementation
+    model = AutoModelForCausalLM.from_pretrained(spec.model, **kwargs)
+    if not settings.lora.enabled:
+        return model
+    from peft import LoraConfig, get_peft_model
+
+    lora = settings.lora
+    config = LoraConfig(
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=lora.target_modules,
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, config)
+
+
+def training_arguments(
+    settings: TrainingConfig, seed: int, output_dir: str, has_eval: bool, precision: str
+) -> Any:
+    """``TrainingArguments`` from the config (checkpoints go to a local folder; Ray Train persists them)."""
+    from transformers import TrainingArguments
+
+    fsdp: dict[str, Any] = {}
+    if settings.fsdp:
+        # FULL_STATE_DICT: checkpoints and the final model are whole safetensors files that load anywhere.
+        fsdp = {
+            "fsdp": settings.fsdp_options,
+            "fsdp_config": {
+                "state_dict_type": "FULL_STATE_DICT",
+                "activation_checkpointing": settings.gradient_checkpointing,
+            },
+        }
+    eval_args = (
+        {"eval_strategy": "steps", "eval_steps": settings.eval_steps or settings.save_steps}
+        if has_eval
+        else {"eval_strategy": "no"}
+    )
+    return TrainingArguments(
+        output_dir=output_dir,
+        per_device_train_batch_size=settings.per_device_train_batch_size,
+        per_device_eval_batch_size=settings.per_device_eval_batch_size,
+        gradient_accumulation_steps=settings.gradient_accumulation_steps,
+        learning_rate=settings.learning_rate,
+        lr_scheduler_type=settings.lr_scheduler_type,
+        warmup_steps=settings.warmup_steps,
+        weight_decay=settings.weight_decay,
+        max_grad_norm=settings.max_grad_norm,
+        num_train_epochs=settings.num_train_epochs,
+        max_steps=settings.max_steps,
+        seed=seed,
+        logging_steps=settings.logging_steps,
+        save_strategy="steps",
+        save_steps=settings.save_steps,
+        save_total_limit=1,
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        use_cpu=not settings.use_gpu,
+        gradient_checkpointing=settings.gradient_checkpointing and not settings.fsdp,
+        gradient_checkpointing_kwargs={"use_reentrant": False},
+        ddp_find_unused_parameters=False,
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        report_to="none",
+        disable_tqdm=True,
+        **eval_args,
+        **fsdp,
+    )
+
+
+def _sft_trainer_class() -> type:
+    """``Trainer`` whose evaluation batches have their own collator: token counts cover training only."""
+    from transformers import Trainer
+
+    class SFTTrainer(Trainer):
+        eval_collator: Any = None
+
+        def get_eval_dataloader(self, eval_dataset: Any = None) -> Any:
+            train_collator, self.data_collator = self.data_collator, self.eval_collator or self.data_collator
+            try:
+                return super().get_eval_dataloader(eval_dataset)
+            finally:
+                self.data_collator = train_collator
+
+    return SFTTrainer
+
+
+class SequenceDataset:
+    """Prepared sequences as a map-style dataset (``Trainer`` shards it with a distributed sampler)."""
+
+    def __init__(self, sequences: list[dict[str, list[int]]]) -> None:
+        self.sequences = sequences
+
+    def __len__(self) -> int:
+        return len(self.sequences)
+
+    def __getitem__(self, index: int) -> dict[str, list[int]]:
+        return self.sequences[index]
+
+
+def _callbacks(cfg: dict[str, Any], collator: Any, world_size: int, resume_step: int) -> list[Any]:
+    import ray.train
+    from ray.train.huggingface.transformers import RayTrainReportCallback
+
+    from hiwar.training.callbacks import JsonlMetricsCallback
+
+    callbacks = [JsonlMetricsCallback(cfg["metrics_path"], collator, world_size, resume_step)]
+    tb_dir = cfg.get("tensorboard_dir")
+    if tb_dir and ray.train.get_context().get_world_rank() == 0:  # only rank 0 logs
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            try:
+                from tensorboardX import SummaryWriter
+            except ImportError:
+                SummaryWriter = None  # noqa: N806 - TensorBoard is optional
+        if SummaryWriter is not None:
+            from transformers.integrations import TensorBoardCallback
+
+            callbacks.append(TensorBoardCallback(tb_writer=SummaryWriter(log_dir=tb_dir)))
+    return callbacks + [RayTrainReportCallback()]
+
+
+def _resume_point() -> tuple[str | None, int]:
+    """The Hugging Face checkpoint folder inside Ray Train's latest checkpoint, and its global step."""
+    import ray.train
+
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is None:
+        return None, 0
+    folder = os.path.join(checkpoint.path, "checkpoint")  # local storage: the path itself, no copy
+    if not os.path.isdir(folder):  # remote storage (s3://, gs://): download it once
+        folder = os.path.join(checkpoint.to_directory(), "checkpoint")
+    state = json.loads(Path(folder, "trainer_state.json").read_text())
+    return folder, int(state["global_step"])
+
+
+def train_loop_per_worker(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Ray Train's worker function. Returns (from rank 0) the final metrics of the run."""
+    import ray
+    import ray.train
+    import torch
+    from ray.train.huggingface.transformers import prepare_trainer
+    from transformers import set_seed
+
+    from hiwar.training.collate import SFTCollator
+
+    settings = TrainingConfig.model_validate(cfg["settings"])
+    spec = ModelSpec.model_validate(cfg["spec"])
+    context = ray.train.get_context()
+    torch.set_num_threads(settings.torch_threads or max(1, int(settings.resources_per_worker.get("CPU", 1))))
+    precision = resolve_precision(settings)
+    set_seed(cfg["seed"])
+    data = ray.get(cfg["data"])
+    tokenizer = load_tokenizer(spec, cfg["chat_template"])
+    model = load_model(spec, settings, precision)
+    flash = "flash" in str(getattr(model.config, "_attn_implementation", ""))
+    collator = SFTCollator(pad_id=tokenizer.pad_token_id, flatten=flash)
+    resume_from, resume_step = _resume_point()
+    output_dir = tempfile.mkdtemp(prefix=f"hiwar-{spec.name}-rank{context.get_world_rank()}-")
+    has_eval = bool(data.get("validation"))
+    trainer = _sft_trainer_class()(
+        model=model,
+        args=training_arguments(settings, cfg["seed"], output_dir, has_eval, precision),
+        train_dataset=SequenceDataset(data["train"]),
+        eval_dataset=SequenceDataset(data["validation"]) if has_eval else None,
+        data_collator=collator,
+        processing_class=tokenizer,
+        callbacks=_callbacks(cfg, collator, context.get_world_size(), resume_step),
+    )
+    trainer.eval_collator = SFTCollator(pad_id=tokenizer.pad_token_id, flatten=flash)
+    trainer = prepare_trainer(trainer)
+    output = trainer.train(resume_from_checkpoint=resume_from)
+    summary = _summary(trainer, output, collator, precision, resume_step)
+    shutil.rmtree(output_dir, ignore_errors=True)
+    return summary
+
+
+def _summary(trainer: Any, output: Any, collator: Any, precision: str, resume_step: int) -> dict[str, Any]:
+    """Final metrics: step, losses, runtime, and tokens summed over all workers."""
+    import torch
+    import torch.distributed as dist
+
+    counts = torch.tensor(
+        [collator.real_tokens, collator.pad_tokens], dtype=torch.float64, device=trainer.args.device
+    )
+    if dist.is_available() and dist.is_initialized():
+        dist.all_reduce(counts)
+    real, pad = (float(x) for x in counts.cpu())
+    evals = [row["eval_loss"] for row in trainer.state.log_history if "eval_loss" in row]
+    runtime = float(output.metrics.get("train_runtime", 0.0))
+    model = trainer.model
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {
+        "global_step": int(output.global_step),
+        "resumed_from_step": resume_step,
+        "train_loss": float(output.training_loss),
+        "eval_loss": evals[-1] if evals else None,
+        "train_runtime_s": runtime,
+        "train_tokens": int(real),
+        "padding_tokens": int(pad),
+        "padding_share": pad / (real + pad) if real + pad else 0.0,
+        "tokens_per_s": real / runtime if runtime else None,
+        "precision": precision,
+        "trainable_parameters": int(trainable),
+        "world_size": trainer.args.world_size,
+    }

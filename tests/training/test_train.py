@@ -1,0 +1,235 @@
+"""Real Ray Train runs on tiny models: 2 CPU workers, LoRA, and kill-and-resume of a real ``hiwar train``."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hiwar.assets import load_seed_conversations
+from hiwar.config import RunConfig
+from hiwar.dataset_layout import read_split, split_files
+from hiwar.lineage import fingerprint
+from hiwar.prompts import HIWAR_CHAT_TEMPLATE
+from hiwar.records_io import write_parquet
+from hiwar.training.callbacks import read_metrics
+from hiwar.training.data import IGNORE_INDEX, tokenize_conversation
+from hiwar.training.run import run_train
+
+pytestmark = [pytest.mark.train, pytest.mark.ray]
+
+
+@pytest.fixture(scope="module")
+def dataset_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A hiwar dataset folder: 80 seed conversations for training, the rest for validation."""
+    records = load_seed_conversations()
+    root = tmp_path_factory.mktemp("dataset")
+    write_parquet(records[:80], root / "data" / "train-00000.parquet")
+    write_parquet(records[80:], root / "data" / "validation-00000.parquet")
+    return root
+
+
+def _training(model: Path, **extra: object) -> dict:
+    return {
+        "models": [{"name": "tiny", "model": str(model)}],
+        "max_seq_len": 256,
+        "max_steps": 8,
+        "save_steps": 4,
+        "eval_steps": 4,
+        "logging_steps": 1,
+        "learning_rate": 3.0e-3,
+        "warmup_steps": 0.0,
+        "per_device_train_batch_size": 4,
+        "resources_per_worker": {"CPU": 1.0},
+        **extra,
+    }
+
+
+def _config(tmp_path: Path, model: Path, **extra: object) -> RunConfig:
+    return RunConfig.model_validate(
+        {
+            "run_dir": str(tmp_path / "run"),
+            "cluster": {"include_dashboard": False},
+            "training": _training(model, **extra),
+        }
+    )
+
+
+def _heldout_loss(model: object, tokenizer: object, dataset: Path) -> float:
+    """Mean assistant-token loss over the validation split, computed here with plain forward passes."""
+    import torch
+
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for conv in read_split(dataset, "validation"):
+            ex = tokenize_conversation(tokenizer, conv.messages, 256)
+            labels = torch.tensor([ex["labels"]])
+            n = int((labels[:, 1:] != IGNORE_INDEX).sum())
+            total += float(model(input_ids=torch.tensor([ex["input_ids"]]), labels=labels).loss) * n
+            count += n
+    return total / count
+
+
+def _generates(model: object, tokenizer: object) -> None:
+    prompt = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "مرحبا"}],
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
+    )
+    out = model.generate(**prompt, max_new_tokens=4, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+    assert out.shape[1] > prompt["input_ids"].shape[1]
+
+
+def test_two_cpu_workers_fine_tune_and_save_a_loadable_model(ray_local, tiny_gpt2, dataset_dir, tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    config = _config(tmp_path, tiny_gpt2)
+    [out] = run_train(config, dataset=str(dataset_dir))
+    assert out == tmp_path / "run" / "models" / "tiny"
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_gpt2)
+    tuned = AutoModelForCausalLM.from_pretrained(out)
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    tuned_params = dict(tuned.named_parameters())
+    for name, before in base.named_parameters():
+        assert not torch.equal(before, tuned_params[name]), f"{name} did not change"
+    assert _heldout_loss(tuned, tokenizer, dataset_dir) < _heldout_loss(base, tokenizer, dataset_dir) - 0.05
+    assert tokenizer.chat_template == AutoTokenizer.from_pretrained(tiny_gpt2).chat_template
+    _generates(tuned, tokenizer)
+
+    manifest = json.loads((out / "hiwar_model.json").read_text())
+    files = split_files(dataset_dir, "train") + split_files(dataset_dir, "validation")
+    assert manifest["dataset"]["fingerprint"] == fingerprint(files)
+    assert (manifest["global_step"], manifest["template"], manifest["mask"]) == (
+        8,
+        "chat_template",
+        "assistant",
+    )
+    assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 8
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["world_size"] == 2 and metrics["train_tokens"] > 0 and metrics["eval_loss"] is not None
+    rows = read_metrics(out / "metrics.jsonl")
+    assert [r["step"] for r in rows if "loss" in r] == list(range(1, 9))
+    assert [r["step"] for r in rows if "eval_loss" in r] == [4, 8]
+    assert (out / "config.resolved.yaml").is_file() and (out / "model.safetensors").is_file()
+
+    stamp = (out / "hiwar_model.json").stat().st_mtime_ns  # a finished model is skipped on rerun
+    assert run_train(config, dataset=str(dataset_dir)) == [out]
+    assert (out / "hiwar_model.json").stat().st_mtime_ns == stamp
+
+
+def test_lora_changes_only_adapters_and_saves_a_merged_model(ray_local, tiny_gpt2, dataset_dir, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    base_dir = tmp_path / "base"  # a base model without a chat template, like AraGPT2
+    shutil.copytree(tiny_gpt2, base_dir)
+    (base_dir / "chat_template.jinja").unlink(missing_ok=True)
+    tok_config = json.loads((base_dir / "tokenizer_config.json").read_text())
+    tok_config.pop("chat_template", None)
+    (base_dir / "tokenizer_config.json").write_text(json.dumps(tok_config))
+
+    config = _config(
+        tmp_path,
+        base_dir,
+        max_steps=3,
+        save_steps=3,
+        eval_steps=3,
+        num_workers=1,
+        lora={"enabled": True, "r": 4, "alpha": 8, "dropout": 0.0},
+    )
+    [out] = run_train(config, dataset=str(dataset_dir))
+
+    adapter = load_file(out / "adapter" / "adapter_model.safetensors")
+    assert adapter and all("lora_" in key for key in adapter)
+    assert all(t.abs().sum() > 0 for k, t in adapter.items() if "lora_B" in k)  # B starts at zero: it trained
+    base = dict(AutoModelForCausalLM.from_pretrained(base_dir).named_parameters())
+    merged = dict(AutoModelForCausalLM.from_pretrained(out).named_parameters())
+    changed = {name for name, p in merged.items() if not torch.equal(p, base[name])}
+    adapted = {
+        name
+        for name in base
+        if name.endswith(("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight"))
+    }
+    assert changed == adapted  # embeddings, norms and biases are untouched; only adapted weights moved
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["trainable_parameters"] == sum(t.numel() for t in adapter.values())
+
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    assert tokenizer.chat_template == HIWAR_CHAT_TEMPLATE
+    assert json.loads((out / "hiwar_model.json").read_text())["template"] == "hiwar"
+    _generates(AutoModelForCausalLM.from_pretrained(out), tokenizer)
+
+
+def _train_command(config_path: Path, dataset: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-c",
+        "from hiwar.cli import main; main()",
+        "--log-level",
+        "WARNING",
+        "train",
+        "-c",
+        str(config_path),
+        "--dataset",
+        str(dataset),
+    ]
+
+
+def test_killed_run_resumes_from_its_checkpoint(tiny_gpt2, dataset_dir, tmp_path):
+    import yaml
+
+    run_dir = tmp_path / "run"
+    config_path = tmp_path / "run.yaml"
+    training = _training(tiny_gpt2, max_steps=24, save_steps=4, eval_steps=12)
+    config_path.write_text(
+        yaml.safe_dump(
+            {
+                "run_dir": str(run_dir),
+                "cluster": {"num_cpus": 4, "include_dashboard": False},
+                "training": training,
+            }
+        )
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    env.pop("RAY_ADDRESS", None)
+    log = (tmp_path / "first.log").open("w")
+    first = subprocess.Popen(
+        _train_command(config_path, dataset_dir),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
+    checkpoints = run_dir / "train" / "tiny"
+    deadline = time.monotonic() + 400
+    while not list(checkpoints.glob("checkpoint_*/checkpoint/trainer_state.json")):
+        assert first.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
+        assert time.monotonic() < deadline, "no checkpoint landed"
+        time.sleep(0.5)
+    os.killpg(first.pid, signal.SIGKILL)  # the driver, its embedded Ray and the Ray Train workers
+    first.wait()
+    assert not (run_dir / "models" / "tiny" / "hiwar_model.json").exists()
+
+    second = subprocess.run(
+        _train_command(config_path, dataset_dir), env=env, capture_output=True, text=True, timeout=600
+    )
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    out = run_dir / "models" / "tiny"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["global_step"] == 24
+    assert 4 <= metrics["resumed_from_step"] < 24 and metrics["resumed_from_step"] % 4 == 0
+    assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 24
+    # Every step logged exactly once across both runs: the rerun continued the count, and the steps run again
+    # after the checkpoint replaced the killed run's lines instead of repeating them.
+    assert [r["step"] for r in read_metrics(out / "metrics.jsonl") if "loss" in r] == list(range(1, 25))
