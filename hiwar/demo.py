@@ -28,19 +28,24 @@ from hiwar.record import Conversation, Generator
 log = logging.getLogger(__name__)
 
 SEED_SPLIT = 8  # hand-written conversations held out as the teacher's validation set
+TURNS = 2  # exchanges per demo conversation: short transcripts are what a tiny teacher learns in a few minutes
 
 
-def teacher_example(conv: Conversation, prompt_version: str = "v1") -> Conversation:
-    """A hand-written conversation as a generation request (system + instruction) answered by its transcript."""
+def teacher_example(conv: Conversation, prompt_version: str = "v1", max_turns: int | None = None) -> Conversation:
+    """A hand-written conversation as a generation request (system + instruction) answered by its transcript.
+
+    With ``max_turns``, only the first exchanges are kept, and the instruction asks for that many.
+    """
     from hiwar.generation.grid import GridRow
     from hiwar.generation.prompting import instruction_messages
     from hiwar.prompts import load_prompt
 
     prompt = load_prompt(prompt_version)
-    n_turns = sum(1 for m in conv.messages if m["role"] == "assistant")
+    messages = [m for m in conv.messages if m["role"] in ("user", "assistant")][: 2 * max_turns if max_turns else None]
+    n_turns = sum(1 for m in messages if m["role"] == "assistant")
     row = GridRow(id=conv.id, topic=conv.topic, country=conv.country, sample_index=0, seed=0, n_turns=n_turns)
     marker = {"user": prompt.user_marker, "assistant": prompt.assistant_marker}
-    transcript = "\n".join(f"{marker[m['role']]} {m['content']}" for m in conv.messages if m["role"] in marker)
+    transcript = "\n".join(f"{marker[m['role']]} {m['content']}" for m in messages)
     return Conversation(
         id=f"teacher-{conv.id}", messages=[*instruction_messages(row, prompt_version),
                                            {"role": "assistant", "content": transcript}],
@@ -54,7 +59,7 @@ def write_teacher_dataset(out_dir: Path) -> Path:
     from hiwar.assets import load_seed_conversations
     from hiwar.records_io import write_parquet
 
-    examples = [teacher_example(c) for c in load_seed_conversations()]
+    examples = [teacher_example(c, max_turns=TURNS) for c in load_seed_conversations()]
     write_parquet(examples[SEED_SPLIT:], out_dir / "data" / "train-00000.parquet")
     write_parquet(examples[:SEED_SPLIT], out_dir / "data" / "validation-00000.parquet")
     return out_dir
@@ -65,10 +70,12 @@ def build_models(models_dir: Path) -> dict[str, Path]:
     from hiwar.evaluation.tiny_encoder import build_tiny_encoder
     from hiwar.tiny_models import TinySpec, build_tiny_model
 
+    # Llama shape for the teacher: with rotary positions a tiny model learns turn alternation (which role marker
+    # comes next) several times faster than GPT-2's learned absolute positions did here.
     teacher = build_tiny_model(models_dir / "teacher-base",
-                               TinySpec(arch="gpt2", layers=2, hidden=128, heads=4, max_positions=1024))
+                               TinySpec(arch="llama", layers=2, hidden=128, heads=4, max_positions=1024))
     student = build_tiny_model(models_dir / "student-base",
-                               TinySpec(arch="llama", layers=2, hidden=64, heads=2, max_positions=1024, seed=1),
+                               TinySpec(arch="gpt2", layers=2, hidden=64, heads=2, max_positions=1024, seed=1),
                                tokenizer_dir=teacher)
     encoder = build_tiny_encoder(models_dir / "encoder", tokenizer_dir=teacher)
     return {"teacher-base": teacher, "student-base": student, "encoder": encoder}
@@ -78,6 +85,7 @@ def demo_config(out: Path, models: dict[str, Path], conversations: int, workers:
     """The run config of the demo, as YAML data (written to ``<out>/demo.yaml`` for the user to read and rerun)."""
     train_common = {"num_workers": workers, "resources_per_worker": {"CPU": 1.0}, "max_seq_len": 1024,
                     "per_device_train_batch_size": 8, "learning_rate": 3.0e-3, "warmup_steps": 0.05,
+                    "lr_scheduler_type": "constant_with_warmup",
                     "logging_steps": 10, "eval_steps": None}
     return {
         "run_dir": str(out),
@@ -85,8 +93,9 @@ def demo_config(out: Path, models: dict[str, Path], conversations: int, workers:
         "cluster": {"include_dashboard": True, "dashboard_host": "127.0.0.1"},
         "generation": {
             "engine": "transformers", "model": str(out / "models" / "teacher"), "replicas": 1, "batch_size": 64,
-            "sampling": {"temperature": 0.7, "top_p": 0.95, "repetition_penalty": 1.1, "max_tokens": 384},
-            "grid": {"target_total": conversations, "min_turns": 2, "max_turns": 5},
+            # No repetition penalty: a tiny model's role markers are single tokens, and penalising them breaks turns.
+            "sampling": {"temperature": 0.7, "top_p": 0.95, "repetition_penalty": 1.0, "max_tokens": 256},
+            "grid": {"target_total": conversations, "min_turns": TURNS, "max_turns": TURNS},
             "splits": {"train": 0.8, "validation": 0.1, "test": 0.1},
         },
         "training": {**train_common, "models": [{"name": "student", "model": str(models["student-base"])}],
@@ -99,7 +108,7 @@ def demo_config(out: Path, models: dict[str, Path], conversations: int, workers:
                                                                          "repetition_penalty": 1.0, "top_p": 1.0}}},
         },
         "human_eval": {"samples_per_model": 10},
-        "_teacher": {**train_common, "max_steps": 150},
+        "_teacher": {**train_common, "max_steps": 300},
     }
 
 

@@ -166,12 +166,26 @@ def _stage_evaluate(config: RunConfig, paths: RunPaths) -> dict[str, Any]:
             "dataset_fingerprint": fingerprint(_files_under(paths.dataset / "data"))}
 
 
+def replies_for_rating(paths: RunPaths) -> Path | None:
+    """Every model's successful RAVEN replies in one file (the human-eval replies format); None if there are none."""
+    import pandas as pd
+
+    frames = [pd.read_parquet(p) for p in sorted(paths.evaluation.glob("*/raven/replies.parquet"))]
+    frames = [f[(f["error"] == "") & (f["reply"].str.len() > 0)] for f in frames if "reply" in f.columns]
+    if not frames or all(f.empty for f in frames):
+        return None
+    path = paths.evaluation / "replies_for_rating.parquet"
+    pd.concat(frames, ignore_index=True).to_parquet(path, index=False)
+    return path
+
+
 def _stage_human_eval(config: RunConfig, paths: RunPaths) -> dict[str, Any]:
     from hiwar.evaluation.human.export import run_export
 
-    replies = [str(p) for p in _files_under(paths.evaluation, "replies*.parquet")]
-    inputs = replies or [str(paths.dataset)]
-    out = run_export(config, inputs=inputs)
+    replies = replies_for_rating(paths)
+    # Without model replies (RAVEN off), raters score the generated dataset's own conversations.
+    inputs = [str(replies)] if replies else [str(paths.dataset)]
+    out = run_export(config, inputs=inputs, out_dir=str(paths.human_eval))
     return {"sheets": str(out), "inputs": inputs}
 
 

@@ -16,6 +16,9 @@ BOS = "<|bos|>"
 EOS = "<|endoftext|>"
 PAD = "<|pad|>"
 UNK = "<|unk|>"
+# The role markers of hiwar's chat template and of the generation transcript format, each one token: a tiny model
+# then learns turn structure (which marker comes next) instead of spelling markers out piece by piece.
+ROLE_MARKERS = ("النظام:", "المستخدم:", "المساعد:")
 SPEC_FILE = "hiwar_tiny_spec.json"
 
 
@@ -55,7 +58,7 @@ def arabic_corpus() -> list[str]:
 
 def build_tokenizer(out_dir: str | Path, vocab_size: int = 2000, texts: list[str] | None = None) -> Path:
     """Train a byte-level BPE tokenizer on Arabic text and save it as a ``PreTrainedTokenizerFast`` folder."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     from hiwar.prompts import HIWAR_CHAT_TEMPLATE
@@ -71,6 +74,7 @@ def build_tokenizer(out_dir: str | Path, vocab_size: int = 2000, texts: list[str
         show_progress=False,
     )
     tokenizer.train_from_iterator(texts if texts is not None else arabic_corpus(), trainer=trainer)
+    tokenizer.add_tokens([AddedToken(m, normalized=False, special=False) for m in ROLE_MARKERS])
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tokenizer, bos_token=BOS, eos_token=EOS, pad_token=PAD, unk_token=UNK
     )

@@ -6,6 +6,8 @@ crash in the embedding step does not generate them again.
 
 from __future__ import annotations
 
+import json
+
 import logging
 from pathlib import Path
 from typing import Any
@@ -39,11 +41,16 @@ def generate_replies(spec: ModelSpec, rows: list[dict[str, Any]], cfg: RavenConf
         out["error"] = None
     frame = pd.DataFrame([{k: v for k, v in row.items() if k != "messages"} for row in rows])
     frame["context_turns"] = [len(row["messages"]) for row in rows]
+    # The dialogue so far and the model's name travel with each reply, so the file is also a human-eval input
+    # (hiwar.evaluation.human.items reads `model`, `conversation_id`, `topic`, `context`, `reply`).
+    frame["context"] = [json.dumps(row["messages"], ensure_ascii=False) for row in rows]
+    frame["model"] = spec.name
     frame = frame.merge(out, on="request_id", how="left", validate="one_to_one")
     missing = frame["generated_text"].isna() & frame["error"].isna()
     frame.loc[missing, "error"] = "no reply came back from the engine"
     frame["error"] = frame["error"].fillna("").astype(str)
     frame["generated_text"] = frame["generated_text"].fillna("").astype(str)
+    frame["reply"] = frame["generated_text"].str.strip()
     return frame.sort_values("request_id", kind="stable").reset_index(drop=True)
 
 
