@@ -148,21 +148,23 @@ def _stage_train(config: RunConfig, paths: RunPaths) -> dict[str, Any]:
             "seed": config.training.seed if config.training.seed is not None else config.seed}
 
 
-def evaluation_targets(config: RunConfig, paths: RunPaths) -> list[str] | None:
-    """Fine-tuned models (from this run's training) plus the configured baselines, without repeats."""
-    trained = [str(Path(m.output_dir) if m.output_dir else paths.models / m.name) for m in config.training.models]
-    configured = [m.path for m in config.evaluation.model_specs()]
-    if not trained:
-        return None  # evaluate exactly what the evaluation section lists
-    return list(dict.fromkeys(trained + configured))
+def evaluation_targets(config: RunConfig, paths: RunPaths) -> list[Any]:
+    """Fine-tuned models (from this run's training, named as in training) then the configured baselines."""
+    from hiwar.evaluation.config import ModelSpec
+
+    trained = [ModelSpec(name=m.name, path=str(Path(m.output_dir) if m.output_dir else paths.models / m.name),
+                         trust_remote_code=m.trust_remote_code) for m in config.training.models]
+    taken = {spec.path for spec in trained} | {spec.name for spec in trained}
+    return trained + [m for m in config.evaluation.model_specs() if m.path not in taken and m.name not in taken]
 
 
 def _stage_evaluate(config: RunConfig, paths: RunPaths) -> dict[str, Any]:
     from hiwar.evaluation.run import run_evaluate
 
     targets = evaluation_targets(config, paths)
-    report_dir = run_evaluate(config, models=targets, dataset=str(paths.dataset))
-    return {"report": str(report_dir / "report.md"), "models": targets or [m.path for m in config.evaluation.model_specs()],
+    config = config.model_copy(update={"evaluation": config.evaluation.model_copy(update={"models": targets})})
+    report_dir = run_evaluate(config, dataset=str(paths.dataset))
+    return {"report": str(report_dir / "report.md"), "models": {m.name: m.path for m in targets},
             "dataset_fingerprint": fingerprint(_files_under(paths.dataset / "data"))}
 
 

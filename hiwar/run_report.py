@@ -34,7 +34,9 @@ def _dataset_section(paths: RunPaths) -> list[str]:
     lines = ["## Dataset", f"Folder: `{paths.dataset}` (card: `{paths.dataset / 'README.md'}`)", ""]
     if stats is None:
         return lines + ["No stats.json (generation did not finish)."]
-    return lines + _scalars(stats)
+    splits = stats.get("splits") or {}
+    return lines + _scalars(stats.get("counts") or {}) + _scalars(stats, ("acceptance_rate", "generator")) + [
+        f"- split {name}: {count}" for name, count in splits.items() if isinstance(count, int)]
 
 
 def _models_section(config: RunConfig, paths: RunPaths) -> list[str]:
@@ -54,8 +56,12 @@ def _evaluation_section(paths: RunPaths) -> list[str]:
     lines = ["## Evaluation", f"Full report: `{report}` (JSON, CSV and plots beside it)", ""]
     if not report.is_file():
         return lines + ["No report (evaluation did not finish)."]
-    body = report.read_text(encoding="utf-8").splitlines()
-    table = [line for line in body if line.startswith("|")]
+    table: list[str] = []
+    for line in report.read_text(encoding="utf-8").splitlines():  # the first table: the cross-model summary
+        if line.startswith("|"):
+            table.append(line)
+        elif table:
+            break
     return lines + (table or ["(see the report)"])
 
 

@@ -42,10 +42,10 @@ def test_demo_builds_every_artifact(demo_run: tuple[Path, subprocess.CompletedPr
     run, proc = demo_run
     assert "Ray dashboard: http://127.0.0.1:" in proc.stdout
     assert f"report: {run / 'REPORT.md'}" in proc.stdout
-    stats = json.loads((run / "dataset" / "stats.json").read_text(encoding="utf-8"))
-    assert stats["prompts"] == 200
-    assert stats["accepted"] >= 20, stats  # the trained teacher writes transcripts the parser accepts
-    assert stats["accepted"] + stats["rejected"] == 200  # nothing silently dropped
+    counts = json.loads((run / "dataset" / "stats.json").read_text(encoding="utf-8"))["counts"]
+    assert counts["prompts"] == 200
+    assert counts["accepted"] >= 20, counts  # the trained teacher writes transcripts the parser accepts
+    assert counts["accepted"] + counts["rejected"] == 200  # nothing silently dropped
     for split in ("train", "validation", "test"):
         assert list((run / "dataset" / "data").glob(f"{split}-*.parquet")), split
     student = json.loads((run / "models" / "student" / "metrics.json").read_text(encoding="utf-8"))
@@ -68,6 +68,7 @@ def test_manifests_record_lineage(demo_run: tuple[Path, subprocess.CompletedProc
     gen, train = manifest(run, "generate"), manifest(run, "train")
     assert gen["outputs"]["dataset_fingerprint"] == train["outputs"]["dataset_fingerprint"]
     assert train["outputs"]["models"] == [str(run / "models" / "student")]
+    assert manifest(run, "evaluate")["outputs"]["models"]["student"] == str(run / "models" / "student")
     for stage in STAGES:
         data = manifest(run, stage)
         assert data["code_version"]["hiwar"]
