@@ -1,1 +1,2 @@
-"""Generation: the topic x country grid through an engine (vLLM, transformers, OpenAI API) into validated conversations."""
+"""Generation: the topic x country grid through an engine (vLLM, transformers, OpenAI API) into validated
+conversations."""

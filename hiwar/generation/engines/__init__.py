@@ -1,0 +1,66 @@
+"""Text generation engines over a Ray Dataset, picked by name: ``vllm``, ``transformers``, ``openai``.
+
+:func:`generate_texts` is the one entry point (generation and RAVEN replies both use it). Input rows carry
+``request_id`` (str), ``seed`` (int) and either ``prompt`` (formatted text) or ``messages`` (OpenAI-style
+list,
+formatted with the model's chat template, or hiwar's when the tokenizer has none). Output rows keep every
+input
+column and add ``generated_text``, ``num_prompt_tokens``, ``num_generated_tokens`` and ``error`` ("" when
+fine).
+A failed request becomes a row with ``error`` set; it never stops the job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from hiwar.errors import ConfigError
+from hiwar.generation.config import EngineConfig
+
+if TYPE_CHECKING:
+    import ray.data
+
+OUTPUT_COLUMNS = ("generated_text", "num_prompt_tokens", "num_generated_tokens", "error")
+
+
+def _vllm(ds: ray.data.Dataset, cfg: EngineConfig) -> ray.data.Dataset:
+    from hiwar.generation.engines.vllm_engine import generate_vllm
+
+    return generate_vllm(ds, cfg)
+
+
+def _transformers(ds: ray.data.Dataset, cfg: EngineConfig) -> ray.data.Dataset:
+    from hiwar.generation.engines.hf_engine import generate_hf
+
+    return generate_hf(ds, cfg)
+
+
+def _openai(ds: ray.data.Dataset, cfg: EngineConfig) -> ray.data.Dataset:
+    from hiwar.generation.engines.openai_engine import generate_openai
+
+    return generate_openai(ds, cfg)
+
+
+ENGINES: dict[str, Callable[[ray.data.Dataset, EngineConfig], ray.data.Dataset]] = {
+    "vllm": _vllm,
+    "transformers": _transformers,
+    "openai": _openai,
+}
+
+
+def generate_texts(ds: ray.data.Dataset, cfg: EngineConfig) -> ray.data.Dataset:
+    """Add ``generated_text``, ``num_prompt_tokens``, ``num_generated_tokens`` and ``error`` to every row.
+
+    Args:
+        ds: rows with ``request_id``, ``seed`` and ``prompt`` or ``messages``.
+        cfg: engine, model, sampling (temperature 0 = greedy) and resources.
+
+    Raises:
+        HiwarError: unknown engine, missing model, missing optional package (one line each).
+    """
+    if cfg.engine not in ENGINES:
+        raise ConfigError(
+            f"generation.engine: unknown engine {cfg.engine!r} (expected one of {', '.join(ENGINES)})"
+        )
+    return ENGINES[cfg.engine](ds, cfg)

@@ -1,0 +1,66 @@
+"""What every engine shares: model checks, sampling as plain dicts, per-row output columns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hiwar.errors import HiwarError
+from hiwar.generation.config import EngineConfig
+
+
+def check_model(cfg: EngineConfig) -> None:
+    """Fail fast, on the driver, with one line when the model cannot be found or its config cannot load.
+
+    Raises:
+        HiwarError: empty model, a local path that does not exist, or a hub id that cannot be resolved.
+    """
+    model = cfg.model.strip()
+    if not model:
+        raise HiwarError("generation.model: no model given (a hub id or a local folder)")
+    local = Path(model).expanduser()
+    if not local.exists() and (model.startswith((".", "/", "~")) or model.count("/") > 1):
+        raise HiwarError(f"generation.model={model!r}: no such model folder")
+    from transformers import AutoConfig
+
+    try:
+        AutoConfig.from_pretrained(
+            str(local) if local.exists() else model, trust_remote_code=cfg.trust_remote_code
+        )
+    except Exception as err:  # noqa: BLE001 - any load failure is the user's model/path problem
+        raise HiwarError(
+            f"generation.model={model!r}: cannot load the model config ({first_line(err)})"
+        ) from err
+
+
+def sampling_dict(cfg: EngineConfig) -> dict[str, Any]:
+    """The config's sampling parameters as a plain dict (temperature 0 = greedy)."""
+    return cfg.sampling.model_dump()
+
+
+def plain(value: Any) -> Any:
+    """Arrow/numpy values as plain Python (lists, dicts, ints), so rows survive JSON and re-batching."""
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+        value = value.tolist()
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
+def first_line(err: BaseException) -> str:
+    """An exception as one short line (for the ``error`` column)."""
+    text = str(err).strip().splitlines()
+    return f"{err.__class__.__name__}: {text[0][:300]}" if text else err.__class__.__name__
+
+
+def with_outputs(
+    row: dict[str, Any], text: str = "", n_prompt: int = 0, n_gen: int = 0, error: str = ""
+) -> dict:
+    """``row`` plus the four output columns."""
+    out = dict(row)
+    out.update(
+        generated_text=text, num_prompt_tokens=int(n_prompt), num_generated_tokens=int(n_gen), error=error
+    )
+    return out

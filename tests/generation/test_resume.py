@@ -1,0 +1,72 @@
+"""Kill a real `hiwar generate` part-way (SIGKILL), rerun it, and compare with a clean run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.generation.conftest import run_overrides
+from tests.generation.teach import grid_overrides
+from tests.generation.test_generate_transformers import generate
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+# 8 prompts (the taught grid in two countries), one per shard, one row per batch: shards finish one by one.
+OVERRIDES = (*grid_overrides(("EG", "DZ")), "generation.shard_size=1", "generation.batch_size=1")
+
+
+def dataset_ids(dataset: Path) -> dict[str, list[tuple[str, str]]]:
+    import pyarrow.parquet as pq
+
+    data = pq.read_table(dataset / "data").to_pylist()
+    rejects = pq.read_table(dataset / "rejects").to_pylist()
+    return {
+        "accepted": sorted((r["id"], json.dumps(r["messages"], ensure_ascii=False)) for r in data),
+        "rejected": sorted((r["id"], r["raw_text"] + "|" + ",".join(r["reasons"])) for r in rejects),
+    }
+
+
+def test_killed_run_resumes_to_the_clean_result(ray_local, taught_model, tmp_path):
+    killed_dir = tmp_path / "killed"
+    args = [sys.executable, "-m", "hiwar.cli", "--log-level", "WARNING", "generate"]
+    for item in run_overrides(killed_dir, taught_model, *OVERRIDES, "cluster.num_cpus=2"):
+        args += ["--set", item]
+    log = tmp_path / "killed.log"
+    with log.open("w") as sink:  # its own embedded Ray (RAY_ADDRESS unset), in its own process group
+        proc = subprocess.Popen(
+            args,
+            env={**os.environ, "RAY_ADDRESS": ""},
+            start_new_session=True,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    shards = killed_dir / "dataset" / "work" / "shards"
+    deadline = time.monotonic() + 420
+    try:
+        while time.monotonic() < deadline and len(list(shards.glob("shard-*.parquet"))) < 2:
+            assert proc.poll() is None, "generate ended before the kill: " + log.read_text()[-2000:]
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the driver and the Ray processes it started
+        proc.wait(30)
+    done = {p.name: p.stat().st_mtime_ns for p in shards.glob("shard-*.parquet")}
+    assert 2 <= len(done) < 8, f"kill came too late or too early: {sorted(done)}"
+    assert not (killed_dir / "dataset" / "stats.json").exists()
+
+    resumed = generate(killed_dir, taught_model, *OVERRIDES)
+    stats = json.loads((resumed / "stats.json").read_text())
+    assert stats["throughput"]["shards_skipped"] == len(done)
+    assert stats["throughput"]["rows_generated"] == 8 - len(done)
+    assert {p.name: p.stat().st_mtime_ns for p in shards.glob("shard-*.parquet") if p.name in done} == done
+
+    clean = generate(tmp_path / "clean", taught_model, *OVERRIDES)
+    assert dataset_ids(resumed) == dataset_ids(clean)
+    assert json.loads((clean / "stats.json").read_text())["counts"] == stats["counts"]
+    assert stats["counts"]["prompts"] == 8 and stats["counts"]["accepted"] >= 2
