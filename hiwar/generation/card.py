@@ -57,9 +57,7 @@ def card_header(stats: dict[str, Any]) -> dict[str, Any]:
         "configs": [
             {
                 "config_name": "default",
-                "data_files": [
-                    {"split": s, "path": f"data/{s}-*.parquet"} for s in SPLITS if stats["splits"].get(s)
-                ],
+                "data_files": [{"split": s, "path": f"data/{s}-*.parquet"} for s in SPLITS if stats["splits"].get(s)],
             }
         ],
     }
@@ -142,8 +140,7 @@ def format_summary(stats: dict[str, Any], dataset: str) -> str:
             f"  generator     {stats['generator']['engine']} / {stats['generator']['model']} "
             f"(prompt {stats['prompt_version']}, format {stats['prompt_format']})",
             f"  prompts       {c['prompts']} ({c['request_errors']} request errors)",
-            f"  accepted      {c['accepted']} ({stats['acceptance_rate']:.1%}); "
-            f"duplicates dropped {c['duplicates']}",
+            f"  accepted      {c['accepted']} ({stats['acceptance_rate']:.1%}); duplicates dropped {c['duplicates']}",
             f"  rejected      {c['rejected']}: {reasons}",
             f"  splits        {splits}",
             f"  tokens        {stats['tokens']['generated']['total']} generated, "

@@ -23,9 +23,7 @@ class EngineConfig(Section):
     """Which engine runs which model, with what resources. Shared by generation and RAVEN replies."""
 
     engine: Literal["vllm", "transformers", "openai"] = Field("transformers", description="Engine, by name.")
-    model: str = Field(
-        "", description="Hub id or local folder of the model (for openai: the served model name)."
-    )
+    model: str = Field("", description="Hub id or local folder of the model (for openai: the served model name).")
     trust_remote_code: bool = Field(False, description="Needed by Jais models; off unless asked for.")
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
     replicas: int = Field(1, ge=1, description="Engine actors (vLLM engines or HF generate actors).")
@@ -41,9 +39,7 @@ class EngineConfig(Section):
     base_url: str | None = Field(
         None, description="openai engine: the server's base URL, e.g. http://127.0.0.1:8000/v1"
     )
-    api_key_env: str = Field(
-        "OPENAI_API_KEY", description="openai engine: environment variable holding the key."
-    )
+    api_key_env: str = Field("OPENAI_API_KEY", description="openai engine: environment variable holding the key.")
     micro_batch_size: int = Field(
         8,
         ge=1,
@@ -65,12 +61,8 @@ class GridConfig(Section):
     """The prompt grid: topics x countries x samples per pair."""
 
     topics: list[str] = Field(default_factory=list, description="Topic ids to use (empty: all 93).")
-    countries: list[str] = Field(
-        default_factory=list, description="ISO 3166 alpha-2 codes to use (empty: all 151)."
-    )
-    per_pair: int = Field(
-        1, ge=1, description="Conversations per topic-country pair (ignored with target_total)."
-    )
+    countries: list[str] = Field(default_factory=list, description="ISO 3166 alpha-2 codes to use (empty: all 151).")
+    per_pair: int = Field(1, ge=1, description="Conversations per topic-country pair (ignored with target_total).")
     target_total: int | None = Field(
         None,
         ge=1,
@@ -84,9 +76,7 @@ class GridConfig(Section):
         "sample index, then id), e.g. for a smoke run.",
     )
     min_turns: int = Field(3, ge=1, description="Fewest user-assistant exchanges asked for in a prompt.")
-    max_turns: int = Field(
-        5, ge=1, description="Most exchanges asked for; each row draws from [min, max] by seed."
-    )
+    max_turns: int = Field(5, ge=1, description="Most exchanges asked for; each row draws from [min, max] by seed.")
 
     @model_validator(mode="after")
     def _turn_range(self) -> GridConfig:
@@ -100,17 +90,13 @@ class ValidationConfig(Section):
 
     min_turns: int = Field(2, ge=1, description="Fewest user-assistant exchanges accepted.")
     max_turns: int = Field(10, ge=1, description="Most exchanges accepted.")
-    allow_preamble: bool = Field(
-        False, description="Accept text before the first role marker (it is dropped)."
-    )
+    allow_preamble: bool = Field(False, description="Accept text before the first role marker (it is dropped).")
     min_message_chars: int = Field(2, ge=1, description="Shortest message (characters, stripped).")
     max_message_chars: int = Field(2000, ge=1, description="Longest message.")
     min_total_chars: int = Field(40, ge=0, description="Shortest conversation (characters of all messages).")
     max_total_chars: int = Field(12000, ge=1, description="Longest conversation.")
     min_arabic_ratio: float = Field(0.85, ge=0, le=1, description="Arabic-script share of all letters.")
-    max_latin_ratio: float = Field(
-        0.02, ge=0, le=1, description="Latin share of all letters (Latin/Arabizi leakage)."
-    )
+    max_latin_ratio: float = Field(0.02, ge=0, le=1, description="Latin share of all letters (Latin/Arabizi leakage).")
     max_turn_similarity: float = Field(
         0.9,
         gt=0,
@@ -121,9 +107,7 @@ class ValidationConfig(Section):
     max_ngram_repetition: float = Field(
         0.3, gt=0, le=1, description="Highest share of repeated word 3-grams within the conversation."
     )
-    reject_truncated: bool = Field(
-        True, description="Reject generations that used all of sampling.max_tokens."
-    )
+    reject_truncated: bool = Field(True, description="Reject generations that used all of sampling.max_tokens.")
 
 
 class DedupConfig(Section):
@@ -148,9 +132,7 @@ class SplitConfig(Section):
     train: float = Field(0.9, ge=0, le=1)
     validation: float = Field(0.05, ge=0, le=1)
     test: float = Field(0.05, ge=0, le=1)
-    by_pair: bool = Field(
-        False, description="Keep every topic-country pair inside one split (no pair leaks)."
-    )
+    by_pair: bool = Field(False, description="Keep every topic-country pair inside one split (no pair leaks).")
 
     @model_validator(mode="after")
     def _sum_to_one(self) -> SplitConfig:

@@ -1,8 +1,7 @@
 """Dedup across the whole run: exact (Arabic-normalised key) and near-duplicates (MinHash LSH).
 
 Conversations are visited in id order and the first of each group is kept, so the result depends only on the
-set
-of conversations, not on the order in which shards finished.
+set of conversations, not on the order in which shards finished.
 """
 
 from __future__ import annotations

@@ -1,14 +1,11 @@
 """The prompt grid: topics x countries x samples, with deterministic ids, seeds and turn counts.
 
-- A pair (topic, country) gets ``per_pair`` samples, or, with ``target_total``, ``target_total // pairs``
-plus one
-  more for ``target_total % pairs`` pairs spread evenly over the pair order (topics, then countries, in asset
-  order), so the total is exact.
+- A pair (topic, country) gets ``per_pair`` samples, or, with ``target_total``, ``target_total // pairs`` plus
+  one more for ``target_total % pairs`` pairs spread evenly over the pair order (topics, then countries, in
+  asset order), so the total is exact.
 - A row's id hashes (prompt version, topic, country, sample index): it does not depend on the grid's size,
-filters
-  or the run seed, so the same cell has the same id in every run. Its seed hashes (run seed, id); its
-  requested
-  turn count is drawn from ``[min_turns, max_turns]`` by that seed.
+  filters or the run seed, so the same cell has the same id in every run. Its seed hashes (run seed, id); its
+  requested turn count is drawn from ``[min_turns, max_turns]`` by that seed.
 - Rows are ordered by (sample index, id): ``limit`` then takes first samples spread over many pairs.
 """
 

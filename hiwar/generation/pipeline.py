@@ -2,8 +2,7 @@
 
 Only prompt shards that have no output file yet are sent. Results stream back to the driver, grouped by shard;
 a shard is written (atomically: temporary file, then rename) as soon as its last row arrives. A killed run
-thus
-loses at most the shards in flight, and a rerun sends only those again.
+thus loses at most the shards in flight, and a rerun sends only those again.
 """
 
 from __future__ import annotations

@@ -62,6 +62,4 @@ def _hiwar_tokenizer(cfg: GenerationConfig) -> Any:
     try:
         return load_tokenizer(cfg.model, cfg.trust_remote_code)
     except Exception as err:  # noqa: BLE001
-        raise HiwarError(
-            f"generation.prompt_format=hiwar: cannot load the tokenizer of {cfg.model!r} ({err})"
-        ) from err
+        raise HiwarError(f"generation.prompt_format=hiwar: cannot load the tokenizer of {cfg.model!r} ({err})") from err

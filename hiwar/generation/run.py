@@ -2,10 +2,8 @@
 
 Resumable: the grid is cut into prompt shards of ``shard_size`` rows with deterministic names; each finished
 shard is written once, atomically, under ``<dataset>/work/shards/``. A rerun with the same config skips
-finished
-shards, generates the rest with the same per-row seeds, and rebuilds the outputs (dedup, rejects, splits,
-stats,
-card) from all shards, so it ends with exactly the conversations a clean run makes.
+finished shards, generates the rest with the same per-row seeds, and rebuilds the outputs (dedup, rejects,
+splits, stats, card) from all shards, so it ends with exactly the conversations a clean run makes.
 """
 
 from __future__ import annotations
@@ -174,9 +172,7 @@ def run_split(config: RunConfig, dataset: str | Path | None = None) -> Path:
     out = Path(dataset) if dataset else dataset_dir(config)
     stats_path = out / "stats.json"
     if not is_dataset_dir(out) or not stats_path.exists():
-        raise HiwarError(
-            f"{out}: not a hiwar dataset folder (no data/ or stats.json); run `hiwar generate` first"
-        )
+        raise HiwarError(f"{out}: not a hiwar dataset folder (no data/ or stats.json); run `hiwar generate` first")
     convs = read_records(out / "data")
     cfg = config.generation
     stats = json.loads(stats_path.read_text(encoding="utf-8"))

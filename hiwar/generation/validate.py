@@ -120,13 +120,9 @@ def message_reasons(messages: list[dict[str, str]], cfg: ValidationConfig) -> li
         if grams[i] and grams[j]
     ):
         reasons.append(NEAR_IDENTICAL_TURNS)
-    if any(
-        m["role"] == "assistant" and USER_MARKER + ":" in m["content"].replace(" :", ":") for m in messages
-    ):
+    if any(m["role"] == "assistant" and USER_MARKER + ":" in m["content"].replace(" :", ":") for m in messages):
         reasons.append(ASSISTANT_SPEAKS_FOR_USER)
-    if any(
-        m["role"] == "user" and ASSISTANT_MARKER + ":" in m["content"].replace(" :", ":") for m in messages
-    ):
+    if any(m["role"] == "user" and ASSISTANT_MARKER + ":" in m["content"].replace(" :", ":") for m in messages):
         reasons.append(USER_SPEAKS_FOR_ASSISTANT)
     return reasons
 
@@ -149,9 +145,7 @@ def content_reasons(text: str, cfg: ValidationConfig) -> list[str]:
     return reasons
 
 
-def validate(
-    parsed: Parsed, raw: str, cfg: ValidationConfig, error: str = "", truncated: bool = False
-) -> list[str]:
+def validate(parsed: Parsed, raw: str, cfg: ValidationConfig, error: str = "", truncated: bool = False) -> list[str]:
     """Every reason ``parsed`` (from ``raw``) fails, in ``REASONS`` order; empty when it is accepted."""
     if error:
         return [REQUEST_FAILED]

@@ -16,9 +16,7 @@ def taught_model(tmp_path_factory: pytest.TempPathFactory, tiny_gpt2: Path) -> P
     from tests.generation.teach import teach
 
     root = tmp_path_factory.mktemp("taught")
-    base = build_tiny_model(
-        root / "base", TinySpec(hidden=128, heads=4, max_positions=1024), tokenizer_dir=tiny_gpt2
-    )
+    base = build_tiny_model(root / "base", TinySpec(hidden=128, heads=4, max_positions=1024), tokenizer_dir=tiny_gpt2)
     return teach(base, root / "model")
 
 

@@ -60,9 +60,7 @@ class FakeOpenAI:
             **({"message": {"role": "assistant", "content": answer}} if chat else {"text": answer}),
         }
         usage = {"prompt_tokens": len(text.split()), "completion_tokens": len(answer.split())}
-        return web.json_response(
-            {"id": "x", "object": "chat.completion", "choices": [choice], "usage": usage}
-        )
+        return web.json_response({"id": "x", "object": "chat.completion", "choices": [choice], "usage": usage})
 
     def _serve(self) -> None:
         from aiohttp import web

@@ -74,9 +74,9 @@ def teach(base_dir: Path, out_dir: Path, max_steps: int = 400, lr: float = 5e-3)
     want = targets()
     seqs = []
     for req in request_rows(build_grid(cfg.grid, cfg.prompt_version, 0), cfg):
-        prompt = tok(
-            render_messages(tok, req["messages"], add_generation_prompt=True), add_special_tokens=False
-        )["input_ids"]
+        prompt = tok(render_messages(tok, req["messages"], add_generation_prompt=True), add_special_tokens=False)[
+            "input_ids"
+        ]
         answer = tok(want[req["topic"]], add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
         seqs.append((prompt, answer))
     width = max(len(p) + len(a) for p, a in seqs)

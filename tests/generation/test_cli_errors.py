@@ -29,9 +29,7 @@ def test_missing_model_folder(tmp_path):
 
 def test_model_folder_without_a_model(tmp_path):
     (tmp_path / "empty").mkdir()
-    code, out = invoke(
-        "generate", "--set", f"run_dir={tmp_path}", "--set", f"generation.model={tmp_path}/empty"
-    )
+    code, out = invoke("generate", "--set", f"run_dir={tmp_path}", "--set", f"generation.model={tmp_path}/empty")
     assert code == 2 and len(out.splitlines()) == 1
     assert out.startswith(f"Error: generation.model='{tmp_path}/empty': cannot load the model config")
 
@@ -55,8 +53,7 @@ def test_bad_config_values(tmp_path):
         "generation.grid.limit=1",
     )
     assert code == 2 and out == (
-        "Error: generation.base_url: the openai engine needs the server's base URL, "
-        "e.g. http://127.0.0.1:8000/v1"
+        "Error: generation.base_url: the openai engine needs the server's base URL, e.g. http://127.0.0.1:8000/v1"
     )
 
 
@@ -64,7 +61,5 @@ def test_split_of_a_folder_that_is_no_dataset(tmp_path):
     code, out = invoke("split", "--dataset", str(tmp_path))
     assert (
         code == 2
-        and out
-        == f"Error: {tmp_path}: not a hiwar dataset folder (no data/ or stats.json); "
-        "run `hiwar generate` first"
+        and out == f"Error: {tmp_path}: not a hiwar dataset folder (no data/ or stats.json); run `hiwar generate` first"
     )

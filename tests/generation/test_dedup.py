@@ -26,9 +26,7 @@ def test_exact_key_ignores_diacritics_hamza_and_punctuation():
 
 def test_first_id_is_kept_for_exact_and_near_copies():
     near = conv(BASE[0]["content"], BASE[1]["content"].replace("الخبز البلدي الساخن", "الخبز الساخن"))
-    other = conv(
-        "كيف أستعد لمقابلة عمل في شركة كبيرة؟", "ابحث عن الشركة وتدرب على الأسئلة الشائعة وارتد ملابس مناسبة."
-    )
+    other = conv("كيف أستعد لمقابلة عمل في شركة كبيرة؟", "ابحث عن الشركة وتدرب على الأسئلة الشائعة وارتد ملابس مناسبة.")
     items = {
         "b": near,
         "a": BASE,

@@ -43,9 +43,7 @@ def test_transformers_engine_seeds_batching_and_errors(ray_local, tiny_gpt2):
         assert row["messages"] == next(r for r in rows if r["request_id"] == rid)["messages"]
     err = a.pop("too-long")
     assert err["generated_text"] == "" and "tokens; the model takes at most 512" in err["error"]
-    assert all(
-        r["error"] == "" and r["num_generated_tokens"] > 0 and r["num_prompt_tokens"] > 0 for r in a.values()
-    )
+    assert all(r["error"] == "" and r["num_generated_tokens"] > 0 and r["num_prompt_tokens"] > 0 for r in a.values())
     # Sampled text depends on the row's seed and prompt only, not on batching or sorting.
     assert {k: r["generated_text"] for k, r in a.items()} == {k: b[k]["generated_text"] for k in a}
     assert len({r["generated_text"] for r in a.values()}) > 1

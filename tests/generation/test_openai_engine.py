@@ -53,9 +53,7 @@ def test_openai_engine_end_to_end_and_key_stays_secret(ray_local, tmp_path, monk
 
     seeds = {r.seed for r in build_grid(config.generation.grid, "v1", config.seed)}
     assert {r["seed"] for r in server.requests} == seeds
-    assert all(
-        r["model"] == "served-model" and r["temperature"] == 0.5 and "messages" in r for r in server.requests
-    )
+    assert all(r["model"] == "served-model" and r["temperature"] == 0.5 and "messages" in r for r in server.requests)
     for path in out.rglob("*"):
         if path.is_file():
             assert KEY.encode() not in path.read_bytes(), path

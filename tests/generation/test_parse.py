@@ -2,10 +2,7 @@ from hiwar.generation.parse import parse_transcript, to_transcript
 
 
 def test_parse_two_turns_with_multiline_message():
-    text = (
-        "المستخدم: ما عاصمة مصر؟\nالمساعد: القاهرة.\nوهي أكبر مدنها.\n"
-        "المستخدم : شكرا\nالمساعد: عفوا<|endoftext|>"
-    )
+    text = "المستخدم: ما عاصمة مصر؟\nالمساعد: القاهرة.\nوهي أكبر مدنها.\nالمستخدم : شكرا\nالمساعد: عفوا<|endoftext|>"
     parsed = parse_transcript(text)
     assert parsed.preamble == ""
     assert parsed.messages == [

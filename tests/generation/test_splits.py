@@ -17,9 +17,7 @@ def test_fractions_are_met_and_deterministic():
     parts = assign_splits(data, SplitConfig(train=0.8, validation=0.1, test=0.1), seed=0)
     assert [len(parts[s]) for s in ("train", "validation", "test")] == [160, 20, 20]
     again = assign_splits(list(reversed(data)), SplitConfig(train=0.8, validation=0.1, test=0.1), seed=0)
-    assert {s: [c.id for c in v] for s, v in parts.items()} == {
-        s: [c.id for c in v] for s, v in again.items()
-    }
+    assert {s: [c.id for c in v] for s, v in parts.items()} == {s: [c.id for c in v] for s, v in again.items()}
     other = assign_splits(data, SplitConfig(train=0.8, validation=0.1, test=0.1), seed=1)
     assert [c.id for c in other["test"]] != [c.id for c in parts["test"]]
 

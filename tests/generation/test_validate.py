@@ -29,8 +29,7 @@ BAD = {
     v.NO_ROLE_MARKERS: "هذه محادثة مكتوبة بلا أي علامات للأدوار على الإطلاق في بداية الأسطر.",
     v.TEXT_BEFORE_FIRST_TURN: "بالتأكيد، إليك المحادثة:\n" + GOOD,
     v.STARTS_WITH_ASSISTANT: f"المساعد: {A1}\nالمستخدم: {U2}\nالمساعد: {A2}",
-    v.ROLES_NOT_ALTERNATING: f"المستخدم: {U1}\nالمستخدم: {U2}\nالمساعد: {A1}\n"
-    f"المستخدم: سؤال آخر؟\nالمساعد: {A2}",
+    v.ROLES_NOT_ALTERNATING: f"المستخدم: {U1}\nالمستخدم: {U2}\nالمساعد: {A1}\nالمستخدم: سؤال آخر؟\nالمساعد: {A2}",
     v.ENDS_WITH_USER: f"{GOOD}\nالمستخدم: وماذا عن الحلويات المغربية؟",
     v.TOO_FEW_TURNS: f"المستخدم: {U1}\nالمساعد: {A1}",
     v.TOO_MANY_TURNS: "\n".join(
@@ -40,14 +39,11 @@ BAD = {
     v.TURN_TOO_LONG: f"{GOOD}\nالمستخدم: أكمل\nالمساعد: " + "كلمة مختلفة " * 200,
     v.TOO_SHORT: "المستخدم: لم؟\nالمساعد: لأن.\nالمستخدم: متى؟\nالمساعد: غدا.",
     v.NEAR_IDENTICAL_TURNS: f"المستخدم: {U1}\nالمساعد: {A1}\nالمستخدم: {U2}\nالمساعد: {A1}",
-    v.ASSISTANT_SPEAKS_FOR_USER: f"المستخدم: {U1}\nالمساعد: {A1} المستخدم: {U2}\n"
-    f"المستخدم: سؤال؟\nالمساعد: {A2}",
+    v.ASSISTANT_SPEAKS_FOR_USER: f"المستخدم: {U1}\nالمساعد: {A1} المستخدم: {U2}\nالمستخدم: سؤال؟\nالمساعد: {A2}",
     v.USER_SPEAKS_FOR_ASSISTANT: f"المستخدم: {U1} المساعد: {A1}\nالمساعد: {A2}\n"
     f"المستخدم: {U2}\nالمساعد: جواب آخر مفيد.",
     v.TEMPLATE_LEAK: f"{GOOD}\n### Response: [|AI|]",
-    v.LOW_ARABIC_RATIO: GOOD.replace(
-        A2, "Yes, tagine is slow cooked with vegetables, meat and many spices here."
-    ),
+    v.LOW_ARABIC_RATIO: GOOD.replace(A2, "Yes, tagine is slow cooked with vegetables, meat and many spices here."),
     v.LATIN_LEAKAGE: GOOD.replace(A2, A2 + " (tajine)"),
     v.NGRAM_REPETITION: f"المستخدم: {U1}\nالمساعد: {LONG_REPEAT}\nالمستخدم: {U2}\nالمساعد: {A2}",
 }
@@ -66,10 +62,7 @@ def test_too_long_conversation():
 def test_request_error_and_truncation():
     assert check("", error="HTTP 500") == [v.REQUEST_FAILED]
     assert check(GOOD, truncated=True) == [v.TRUNCATED]
-    assert (
-        v.validate(parse_transcript(GOOD), GOOD, ValidationConfig(reject_truncated=False), truncated=True)
-        == []
-    )
+    assert v.validate(parse_transcript(GOOD), GOOD, ValidationConfig(reject_truncated=False), truncated=True) == []
 
 
 def test_every_reason_is_listed_once_and_covered():

@@ -2,12 +2,9 @@
 
 :func:`generate_texts` is the one entry point (generation and RAVEN replies both use it). Input rows carry
 ``request_id`` (str), ``seed`` (int) and either ``prompt`` (formatted text) or ``messages`` (OpenAI-style
-list,
-formatted with the model's chat template, or hiwar's when the tokenizer has none). Output rows keep every
-input
-column and add ``generated_text``, ``num_prompt_tokens``, ``num_generated_tokens`` and ``error`` ("" when
-fine).
-A failed request becomes a row with ``error`` set; it never stops the job.
+list, formatted with the model's chat template, or hiwar's when the tokenizer has none). Output rows keep
+every input column and add ``generated_text``, ``num_prompt_tokens``, ``num_generated_tokens`` and ``error``
+("" when fine). A failed request becomes a row with ``error`` set; it never stops the job.
 """
 
 from __future__ import annotations
@@ -60,7 +57,5 @@ def generate_texts(ds: ray.data.Dataset, cfg: EngineConfig) -> ray.data.Dataset:
         HiwarError: unknown engine, missing model, missing optional package (one line each).
     """
     if cfg.engine not in ENGINES:
-        raise ConfigError(
-            f"generation.engine: unknown engine {cfg.engine!r} (expected one of {', '.join(ENGINES)})"
-        )
+        raise ConfigError(f"generation.engine: unknown engine {cfg.engine!r} (expected one of {', '.join(ENGINES)})")
     return ENGINES[cfg.engine](ds, cfg)

@@ -24,13 +24,9 @@ def check_model(cfg: EngineConfig) -> None:
     from transformers import AutoConfig
 
     try:
-        AutoConfig.from_pretrained(
-            str(local) if local.exists() else model, trust_remote_code=cfg.trust_remote_code
-        )
+        AutoConfig.from_pretrained(str(local) if local.exists() else model, trust_remote_code=cfg.trust_remote_code)
     except Exception as err:  # noqa: BLE001 - any load failure is the user's model/path problem
-        raise HiwarError(
-            f"generation.model={model!r}: cannot load the model config ({first_line(err)})"
-        ) from err
+        raise HiwarError(f"generation.model={model!r}: cannot load the model config ({first_line(err)})") from err
 
 
 def sampling_dict(cfg: EngineConfig) -> dict[str, Any]:
@@ -55,12 +51,8 @@ def first_line(err: BaseException) -> str:
     return f"{err.__class__.__name__}: {text[0][:300]}" if text else err.__class__.__name__
 
 
-def with_outputs(
-    row: dict[str, Any], text: str = "", n_prompt: int = 0, n_gen: int = 0, error: str = ""
-) -> dict:
+def with_outputs(row: dict[str, Any], text: str = "", n_prompt: int = 0, n_gen: int = 0, error: str = "") -> dict:
     """``row`` plus the four output columns."""
     out = dict(row)
-    out.update(
-        generated_text=text, num_prompt_tokens=int(n_prompt), num_generated_tokens=int(n_gen), error=error
-    )
+    out.update(generated_text=text, num_prompt_tokens=int(n_prompt), num_generated_tokens=int(n_gen), error=error)
     return out

@@ -73,9 +73,7 @@ class HFGenerator:
         step = self.cfg.micro_batch_size
         for start in range(0, len(ready), step):
             chunk = ready[start : start + step]
-            for (i, _), (text, n_prompt, n_gen, error) in zip(
-                chunk, self._generate_safe(rows, chunk), strict=True
-            ):
+            for (i, _), (text, n_prompt, n_gen, error) in zip(chunk, self._generate_safe(rows, chunk), strict=True):
                 outputs[i] = with_outputs(rows[i], text, n_prompt, n_gen, error)
         return pa.Table.from_pylist(outputs)
 
@@ -98,9 +96,7 @@ class HFGenerator:
         width = max(len(ids) for _, ids in chunk)
         pad = self.tokenizer.pad_token_id
         input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for _, ids in chunk], device=self.device)
-        mask = torch.tensor(
-            [[0] * (width - len(ids)) + [1] * len(ids) for _, ids in chunk], device=self.device
-        )
+        mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for _, ids in chunk], device=self.device)
         kwargs: dict[str, Any] = dict(
             max_new_tokens=max(1, min(s.max_tokens, self.max_len - width)),
             do_sample=False,

@@ -1,14 +1,12 @@
 """The ``openai`` engine: any OpenAI-compatible server (``vllm serve``, Ray Serve LLM, a hosted API).
 
 Requests go through Ray Data LLM's ``HttpRequestProcessorConfig``: ``/chat/completions`` for ``messages``
-rows,
-``/completions`` for ``prompt`` rows, with the row's seed. The API key is read from the environment variable
-``api_key_env`` on the driver and travels inside :class:`SafeSessionFactory` as a pydantic ``SecretStr``: it
-is
-never part of the processor config, a row, an output or a log line. Ray's HTTP stage raises on a request that
-fails, which would stop the job; :class:`SafeSession` instead retries connection errors and 429/5xx answers
-itself
-and turns what still fails into an ``{"error": ...}`` body, so the row becomes an error row.
+rows, ``/completions`` for ``prompt`` rows, with the row's seed. The API key is read from the environment
+variable ``api_key_env`` on the driver and travels inside :class:`SafeSessionFactory` as a pydantic
+``SecretStr``: it is never part of the processor config, a row, an output or a log line. Ray's HTTP stage
+raises on a request that fails, which would stop the job; :class:`SafeSession` instead retries connection
+errors and 429/5xx answers itself and turns what still fails into an ``{"error": ...}`` body, so the row
+becomes an error row.
 """
 
 from __future__ import annotations
@@ -165,8 +163,7 @@ def check_openai(cfg: EngineConfig) -> None:
     """
     if not cfg.base_url:
         raise ConfigError(
-            "generation.base_url: the openai engine needs the server's base URL, "
-            "e.g. http://127.0.0.1:8000/v1"
+            "generation.base_url: the openai engine needs the server's base URL, e.g. http://127.0.0.1:8000/v1"
         )
     if not cfg.model:
         raise ConfigError("generation.model: the openai engine needs the served model name")
@@ -185,9 +182,7 @@ def generate_openai(ds: Any, cfg: EngineConfig) -> Any:
         url=cfg.base_url.rstrip("/") + ("/chat/completions" if chat else "/completions"),
         batch_size=cfg.batch_size,
         concurrency=cfg.replicas,
-        session_factory=SafeSessionFactory(
-            SecretStr(key) if key else None, cfg.request_timeout_s, cfg.max_retries
-        ),
+        session_factory=SafeSessionFactory(SecretStr(key) if key else None, cfg.request_timeout_s, cfg.max_retries),
         max_retries=0,  # SafeSession retries itself and never lets a request fail the batch
     )
     processor = build_processor(processor_cfg, preprocess=OpenAIPreprocess(engine_fields(cfg), chat))

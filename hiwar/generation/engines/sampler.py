@@ -1,13 +1,10 @@
 """Per-row seeded sampling for HF ``generate``: each row's tokens depend on its own seed only.
 
 HF samples a whole batch from one global RNG, so a row's text would depend on which rows share its batch.
-Instead
-``generate`` runs greedy, and this logits processor (run last) draws each row's token from that row's own
-``torch.Generator`` after temperature, top-k and top-p, then masks every other token. Greedy then picks
-exactly the
-drawn token. A row's draws are its own, so batching, sorting and retries do not change what it generates (up
-to
-floating-point differences in the logits between batch shapes).
+Instead ``generate`` runs greedy, and this logits processor (run last) draws each row's token from that row's
+own ``torch.Generator`` after temperature, top-k and top-p, then masks every other token. Greedy then picks
+exactly the drawn token. A row's draws are its own, so batching, sorting and retries do not change what it
+generates (up to floating-point differences in the logits between batch shapes).
 """
 
 from __future__ import annotations
@@ -39,9 +36,7 @@ class PerRowSampler:
             drop = cum - sorted_logits.softmax(-1) >= self.top_p  # keep the smallest set reaching top_p
             logits = logits.scatter(-1, order, sorted_logits.masked_fill(drop, float("-inf")))
         probs = logits.softmax(-1)
-        picked = torch.stack(
-            [torch.multinomial(probs[i], 1, generator=g) for i, g in enumerate(self.generators)]
-        )
+        picked = torch.stack([torch.multinomial(probs[i], 1, generator=g) for i, g in enumerate(self.generators)])
         out = torch.full_like(scores, float("-inf"))
         out.scatter_(-1, picked.to(scores.device), 0.0)
         return out

