@@ -105,13 +105,16 @@ def reset_from(paths: RunPaths, config: RunConfig, stage: str) -> None:
     """Delete markers and outputs of ``stage`` and every later stage."""
     if stage not in STAGES:
         raise ConfigError(f"--from {stage!r}: unknown stage (expected one of {', '.join(STAGES)})")
-    for name in STAGES[STAGES.index(stage):]:
-        for target in [paths.manifest(name), *paths.stage_outputs(name, config)]:
-            if target.is_dir():
-                log.info("--from %s: removing %s", stage, target)
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
+    redo = STAGES[STAGES.index(stage):]
+    # Markers first, so that a reset cut short still reruns every stage it was asked to redo.
+    targets = [paths.manifest(name) for name in redo]
+    targets += [t for name in reversed(redo) for t in paths.stage_outputs(name, config)]
+    for target in targets:
+        if target.is_dir():
+            log.info("--from %s: removing %s", stage, target)
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
 
 
 def _files_under(folder: Path, pattern: str = "*.parquet") -> list[Path]:

@@ -13,6 +13,7 @@ recorded as failed with its reason and the other models are still evaluated.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -141,6 +142,16 @@ def resolved_window(spec: ModelSpec, window: int | None) -> int:
     return min(window, context) if window else context
 
 
+
+def weights_stamp(path: str) -> str | None:
+    """Names, sizes and times of a local model folder's files, so a model retrained in place is scored anew
+    (a hub id has no local folder: its id in the key is enough)."""
+    folder = Path(path)
+    if not folder.is_dir():
+        return None
+    stats = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir() if p.is_file())
+    return hashlib.sha256(repr(stats).encode()).hexdigest()[:16]
+
 class ModelEvaluation:
     """Both metrics of one model; a model that cannot be loaded fails both with the same reason."""
 
@@ -156,7 +167,8 @@ class ModelEvaluation:
         self.spec, self.convs, self.ev, self.data = spec, convs, ev, data
         self.seed = ev.raven.seed if ev.raven.seed is not None else seed
         self.model_dir = out / "models" / spec.name
-        self.base_key = {"model": spec.model_dump(), "dataset": data["fingerprint"], "split": data["split"]}
+        self.base_key = {"model": spec.model_dump(), "weights": weights_stamp(spec.path),
+                         "dataset": data["fingerprint"], "split": data["split"]}
         self._load_problem: list[str | None] = []
 
     def run(self) -> dict[str, Any]:
