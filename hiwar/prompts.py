@@ -13,7 +13,7 @@ Three formats, picked by name:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -90,7 +90,7 @@ def available_versions() -> list[str]:
     return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_prompt(version: str) -> PromptTemplate:
     """Load a shipped prompt version.
 

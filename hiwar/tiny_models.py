@@ -107,7 +107,9 @@ def _model_config(spec: TinySpec, tokenizer: object) -> object:
     )
 
 
-def build_tiny_model(out_dir: str | Path, spec: TinySpec | None = None, tokenizer_dir: str | Path | None = None) -> Path:
+def build_tiny_model(
+    out_dir: str | Path, spec: TinySpec | None = None, tokenizer_dir: str | Path | None = None
+) -> Path:
     """Build (or reuse, when ``out_dir`` already holds the same spec) a random tiny causal LM with its tokenizer.
 
     Args:

@@ -40,7 +40,7 @@ def test_hiwar_template_marks_assistant_tokens(tiny_gpt2) -> None:
     messages = [{"role": "user", "content": "مرحبا"}, {"role": "assistant", "content": "أهلا"}]
     out = tokenizer.apply_chat_template(messages, return_dict=True, return_assistant_tokens_mask=True)
     ids, mask = out["input_ids"], out["assistant_masks"]
-    masked = tokenizer.decode([i for i, m in zip(ids, mask) if m])
+    masked = tokenizer.decode([i for i, m in zip(ids, mask, strict=True) if m])
     assert masked == " أهلا<|endoftext|>"
     prompt = tokenizer.apply_chat_template(messages[:1], tokenize=False, add_generation_prompt=True)
     assert prompt == "<|bos|>المستخدم: مرحبا\nالمساعد:"

@@ -66,7 +66,10 @@ def test_loads_offline_with_datasets_and_chat_template(tmp_path: Path, tiny_gpt2
     assert json.loads(ds[2]["generator"]["sampling"]) == {"temperature": 0.3, "seed": 2}
     tokenizer = AutoTokenizer.from_pretrained(tiny_gpt2)
     text = tokenizer.apply_chat_template(ds[0]["messages"], tokenize=False)
-    assert text == "<|bos|>النظام: أنت مساعد مفيد.\nالمستخدم: ما أشهر الأكلات في المغرب؟\nالمساعد: الكسكس والطاجين والحريرة.<|endoftext|>\n"
+    assert text == (
+        "<|bos|>النظام: أنت مساعد مفيد.\nالمستخدم: ما أشهر الأكلات في المغرب؟\n"
+        "المساعد: الكسكس والطاجين والحريرة.<|endoftext|>\n"
+    )
 
 
 def bad_jsonl(tmp_path: Path, rows: list) -> Path:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -14,13 +14,13 @@ def asset_path(name: str) -> Path:
     return Path(str(resources.files("hiwar") / "assets" / name))
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_topics() -> tuple[dict[str, Any], ...]:
     """The 93 topics: ``{"id", "en", "ar", "category"}``."""
     return tuple(json.loads(asset_path("topics.json").read_text(encoding="utf-8")))
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_countries() -> tuple[dict[str, Any], ...]:
     """The 151 countries: ``{"iso2", "iso3", "en", "ar", "region", "arab_league"}``."""
     return tuple(json.loads(asset_path("countries.json").read_text(encoding="utf-8")))

@@ -7,7 +7,6 @@ crash in the embedding step does not generate them again.
 from __future__ import annotations
 
 import json
-
 import logging
 from pathlib import Path
 from typing import Any
