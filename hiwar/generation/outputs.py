@@ -102,14 +102,11 @@ def write_rejects(rejects: list[dict[str, Any]], dataset: Path, rows_per_file: i
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from hiwar.generation.postprocess import grid_fields
+
     schema = pa.schema(
         [
-            ("id", pa.string()),
-            ("topic", pa.string()),
-            ("country", pa.string()),
-            ("sample_index", pa.int64()),
-            ("seed", pa.int64()),
-            ("n_turns", pa.int64()),
+            *grid_fields(),
             ("reasons", pa.list_(pa.string())),
             ("duplicate_of", pa.string()),
             ("error", pa.string()),

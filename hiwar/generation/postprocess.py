@@ -43,17 +43,26 @@ def parse_and_validate(batch: Any, validation: dict[str, Any], max_tokens: int) 
     return pa.Table.from_pylist(rows, schema=WORK_SCHEMA)  # the schema keeps only the work columns
 
 
+def grid_fields() -> list[tuple[str, Any]]:
+    """Arrow fields of a grid row (``GridRow``), first in both the work shards and the rejects."""
+    import pyarrow as pa
+
+    return [
+        ("id", pa.string()),
+        ("topic", pa.string()),
+        ("country", pa.string()),
+        ("sample_index", pa.int64()),
+        ("seed", pa.int64()),
+        ("n_turns", pa.int64()),
+    ]
+
+
 def _schema() -> Any:
     import pyarrow as pa
 
     return pa.schema(
         [
-            ("id", pa.string()),
-            ("topic", pa.string()),
-            ("country", pa.string()),
-            ("sample_index", pa.int64()),
-            ("seed", pa.int64()),
-            ("n_turns", pa.int64()),
+            *grid_fields(),
             ("shard", pa.int64()),
             ("request_id", pa.string()),
             ("generated_text", pa.string()),
