@@ -18,6 +18,7 @@ import json
 import logging
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -289,7 +290,10 @@ def run_evaluate(config: RunConfig, models: list[str] | None = None, dataset: st
     log_skipped(convs)
     session = connect(config.cluster)
     try:
-        results = [ModelEvaluation(s, convs, ev, config.seed, data, out_dir).run() for s in specs]
+        # Models are independent: overlapping them hides each job's actor start-up (importing torch and loading
+        # the model), which dominates on small data. Results keep the config's order.
+        with ThreadPoolExecutor(max_workers=min(ev.concurrent_models, len(specs)), thread_name_prefix="eval") as pool:
+            results = list(pool.map(lambda s: ModelEvaluation(s, convs, ev, config.seed, data, out_dir).run(), specs))
     finally:
         shutdown(session)
     write_report(out_dir, results, data, config, code_version())

@@ -1,9 +1,12 @@
 """Agreement and quality statistics for ratings on an integer scale.
 
-Point estimates come from scikit-learn (Cohen's kappa), SciPy (Spearman's rho) and the ``krippendorff``
-package (ordinal alpha). The bootstrap recomputes kappa for every resample at once from confusion counts with
-the same formula as scikit-learn (``1 - sum(W * O) / sum(W * E)``), which the tests check against
-``cohen_kappa_score``. A statistic that is undefined for the data is ``None`` with the reason, never a crash.
+Spearman's rho comes from SciPy and ordinal alpha from the ``krippendorff`` package. Cohen's kappa (point
+estimate and every bootstrap resample at once) is computed here from confusion counts as
+``1 - sum(W * O) / sum(W * E)`` with disagreement weights W, the formula scikit-learn's ``cohen_kappa_score``
+uses; the tests check it against published worked examples and a plain agreement-weight loop. (scikit-learn is
+not a dependency on purpose: when it is installed, ``transformers`` imports it in every process, about 5 s each
+on these machines, and every Ray actor and Train worker pays that.) A statistic that is undefined for the data
+is ``None`` with the reason, never a crash.
 """
 
 from __future__ import annotations
@@ -46,21 +49,22 @@ def cohen_kappa(
     A rater who gives every item the same score makes kappa 0 whatever the other does, so it is reported as
     undefined rather than as "no agreement".
     """
-    from sklearn.metrics import cohen_kappa_score
-
     if len(a) < 2:
         return undefined("fewer than 2 items scored by both raters")
     reason = constant_rater(a, b, names)
     if reason:
         return undefined(reason)
-    value = cohen_kappa_score(a, b, labels=scale, weights=None if weighting == "unweighted" else weighting)
+    k = len(scale)
+    counts = np.zeros((1, k, k))
+    np.add.at(counts, (0, np.asarray(a) - scale[0], np.asarray(b) - scale[0]), 1)
+    value = float(kappa_from_counts(counts, weighting)[0])
     if not math.isfinite(value):
         return undefined("chance agreement is 1")
     return {"value": float(value), "reason": None}
 
 
 def disagreement_weights(k: int, weighting: str) -> np.ndarray:
-    """The k x k disagreement weights scikit-learn uses: 0/1, ``|i - j|`` or ``(i - j)**2``."""
+    """The k x k disagreement weights (as in scikit-learn): 0/1, ``|i - j|`` or ``(i - j)**2``."""
     grid = np.abs(np.subtract.outer(np.arange(k), np.arange(k))).astype(float)
     if weighting == "unweighted":
         return (grid > 0).astype(float)
