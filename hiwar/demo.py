@@ -1,10 +1,10 @@
 """``hiwar demo``: the whole blueprint in miniature, on this machine's CPU, with no download.
 
-1. Build a byte-level BPE tokenizer on hiwar's Arabic text and three random tiny models: a teacher (GPT-2 shape), a
-   student (Llama shape) and a sentence encoder for RAVEN.
-2. Train the teacher with ``hiwar train`` (Ray Train) on the bundled hand-written conversations, each turned into
-   a generation request (the v1 prompt for its topic and country) answered by its transcript, so that the teacher
-   writes transcripts in the format the generation parser expects. It plays Jais-13b-chat.
+1. Build a byte-level BPE tokenizer on hiwar's Arabic text and three random tiny models: a teacher (Llama shape), a
+   student (GPT-2 shape) and a sentence encoder for RAVEN (while Ray starts).
+2. Train the teacher with ``hiwar train`` (in Ray Train's local mode) on the bundled hand-written conversations, each
+   turned into a generation request (the v1 prompt for its topic and country) answered by its transcript, so that
+   the teacher writes transcripts in the format the generation parser expects. It plays Jais-13b-chat.
 3. Run ``hiwar pipeline`` on a config the demo writes (``<out>/demo.yaml``): generate a few hundred conversations
    with the teacher through Ray Data, validate and dedup them, split them, fine-tune the student with Ray Train,
    evaluate the student and the teacher (perplexity, bits per byte, RAVEN), export blind
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -65,19 +66,25 @@ def write_teacher_dataset(out_dir: Path) -> Path:
     return out_dir
 
 
+def model_paths(models_dir: Path) -> dict[str, Path]:
+    """Where :func:`build_models` puts the tiny models."""
+    return {name: models_dir / name for name in ("teacher-base", "student-base", "encoder")}
+
+
 def build_models(models_dir: Path) -> dict[str, Path]:
     """Tokenizer, teacher base, student base and encoder, built once (reused when already complete)."""
     from hiwar.evaluation.tiny_encoder import build_tiny_encoder
     from hiwar.tiny_models import TinySpec, build_tiny_model
 
+    paths = model_paths(models_dir)
     # Llama shape for the teacher: with rotary positions a tiny model learns turn alternation (which role marker
     # comes next) several times faster than GPT-2's learned absolute positions did here.
-    teacher = build_tiny_model(models_dir / "teacher-base",
+    teacher = build_tiny_model(paths["teacher-base"],
                                TinySpec(arch="llama", layers=2, hidden=128, heads=4, max_positions=1024))
-    student = build_tiny_model(models_dir / "student-base",
+    student = build_tiny_model(paths["student-base"],
                                TinySpec(arch="gpt2", layers=2, hidden=64, heads=2, max_positions=1024, seed=1),
                                tokenizer_dir=teacher)
-    encoder = build_tiny_encoder(models_dir / "encoder", tokenizer_dir=teacher)
+    encoder = build_tiny_encoder(paths["encoder"], tokenizer_dir=teacher)
     return {"teacher-base": teacher, "student-base": student, "encoder": encoder}
 
 
@@ -94,12 +101,14 @@ def demo_config(out: Path, models: dict[str, Path], conversations: int, workers:
         "generation": {
             "engine": "transformers", "model": str(out / "models" / "teacher"), "replicas": 1, "batch_size": 64,
             # No repetition penalty: a tiny model's role markers are single tokens, and penalising them breaks turns.
-            "sampling": {"temperature": 0.7, "top_p": 0.95, "repetition_penalty": 1.0, "max_tokens": 256},
+            # Two exchanges take at most ~200 tokens: a longer output is a runaway (rejected as truncated), and a batch
+            # decodes until its longest row stops, so a lower cap saves time without losing conversations.
+            "sampling": {"temperature": 0.7, "top_p": 0.95, "repetition_penalty": 1.0, "max_tokens": 208},
             "grid": {"target_total": conversations, "min_turns": TURNS, "max_turns": TURNS},
             "splits": {"train": 0.8, "validation": 0.1, "test": 0.1},
         },
         "training": {**train_common, "models": [{"name": "student", "model": str(models["student-base"])}],
-                     "max_steps": 60},
+                     "max_steps": 40},
         "evaluation": {
             # The fine-tuned student comes from the training stage; the teacher plays the instruction-tuned
             # baseline. (Add student-base here to see what fine-tuning changed; it costs another minute.)
@@ -109,7 +118,12 @@ def demo_config(out: Path, models: dict[str, Path], conversations: int, workers:
                                                                          "repetition_penalty": 1.0, "top_p": 1.0}}},
         },
         "human_eval": {"samples_per_model": 10},
-        "_teacher": {**train_common, "max_steps": 300},
+        # The teacher is a fixture, not the subject: it trains in Ray Train's local mode (num_workers 0, in this
+        # process, 2 threads), which skips ~35 s of worker start-up. 150 steps x 8 transcripts (14 passes over
+        # the 85 hand-written ones) teach the turn format (about a quarter of its generations pass validation)
+        # without memorising them (300 steps x 16 did: a quarter of the outputs were then exact duplicates).
+        "_teacher": {**train_common, "num_workers": 0, "resources_per_worker": {"CPU": float(workers)},
+                     "max_steps": 150},
     }
 
 
@@ -133,17 +147,23 @@ def run_demo(out_dir: str | Path = "runs/demo", conversations: int = 300, worker
 
     out = Path(out_dir).resolve()
     echo(f"hiwar demo: everything lands in {out}")
-    models = build_models(out / "models")
+    models = model_paths(out / "models")
     data = demo_config(out, models, conversations, workers)
     teacher_settings = data.pop("_teacher")
     config_path = out / "demo.yaml"
+    config_path.parent.mkdir(parents=True, exist_ok=True)
     config_path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
     config = load_config(config_path)
     data["_teacher"] = teacher_settings
-    session = connect(config.cluster)
+    # Building the models is mostly importing torch and transformers (~10 s here), and starting Ray is mostly
+    # waiting for its processes: do both at once.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="build-models") as pool:
+        built = pool.submit(build_models, out / "models")
+        session = connect(config.cluster)
+        built.result()
     echo(f"Ray dashboard: {session.dashboard_url or 'off'}")
     try:
-        echo("1/2 training the teacher on the hand-written conversations (Ray Train)...")
+        echo("1/2 training the teacher on the hand-written conversations (Ray Train, local mode)...")
         train_teacher(out, models, data)
         echo(f"2/2 hiwar pipeline -c {config_path}")
         result = run_pipeline(config, on_stage=lambda o: echo(f"  {o.stage:<11} {o.status} ({o.seconds:.0f} s)"))

@@ -146,11 +146,12 @@ class EvaluationConfig(Section):
     perplexity: PerplexityConfig = Field(default_factory=PerplexityConfig)
     raven: RavenConfig = Field(default_factory=RavenConfig)
     output_dir: str | None = Field(None, description="Report folder (default: <run_dir>/evaluation).")
-    concurrent_models: int = Field(
+    concurrent_jobs: int = Field(
         2,
         ge=1,
-        description="Models scored at the same time, each by its own Ray Data jobs; a job whose actors do not "
-        "fit yet waits for resources, so this only overlaps work when the cluster has room (1: one at a time).",
+        description="(model, metric) jobs run at the same time, each a Ray Data job with its own actors; a job "
+        "whose actors do not fit yet waits for resources, so this only overlaps work when the cluster has room "
+        "(1: one at a time).",
     )
 
     @field_validator("models")

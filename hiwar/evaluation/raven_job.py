@@ -1,7 +1,7 @@
-"""RAVEN of one model as two Ray Data batch jobs: replies through hiwar's generation engines, then embeddings.
+"""RAVEN of one model as one Ray Data job: replies through hiwar's generation engines, then embeddings.
 
-Replies are saved (``replies.parquet`` with a completion marker) before they are embedded, so a rerun after a
-crash in the embedding step does not generate them again.
+Replies are saved (``replies.parquet`` with a completion marker) before the summary is computed, so a rerun
+finds them and only embeds them again.
 """
 
 from __future__ import annotations
@@ -23,19 +23,24 @@ def reply_engine(spec: ModelSpec, cfg: RavenConfig) -> Any:
     return cfg.engine.model_copy(update={"model": spec.path, "trust_remote_code": spec.trust_remote_code})
 
 
-def generate_replies(spec: ModelSpec, rows: list[dict[str, Any]], cfg: RavenConfig) -> Any:
-    """A DataFrame of ``rows`` plus ``generated_text``, token counts and ``error``, one row per scored
-    turn."""
-    import pandas as pd
+def reply_dataset(spec: ModelSpec, rows: list[dict[str, Any]], cfg: RavenConfig) -> Any:
+    """A Ray Dataset of the requests (with their reference reply) through the reply engine."""
     import ray
 
     from hiwar.generation.engines import generate_texts
 
-    requests = [{key: row[key] for key in REQUEST_COLUMNS} for row in rows]
+    requests = [{**{key: row[key] for key in REQUEST_COLUMNS}, "reference": row["reference"]} for row in rows]
     ds = ray.data.from_items(requests, override_num_blocks=max(1, min(len(rows), 4 * cfg.engine.replicas)))
-    out = generate_texts(ds, reply_engine(spec, cfg)).to_pandas()
+    return generate_texts(ds, reply_engine(spec, cfg))
+
+
+def replies_frame(spec: ModelSpec, rows: list[dict[str, Any]], out: Any) -> Any:
+    """A DataFrame of ``rows`` plus the engine's ``out`` (``generated_text``, token counts, ``error``), one row
+    per scored turn."""
+    import pandas as pd
+
     keep = ["request_id", "generated_text", "num_prompt_tokens", "num_generated_tokens", "error"]
-    out = out[[c for c in keep if c in out.columns]]
+    out = out[[c for c in keep if c in out.columns]].copy()
     if "error" not in out:
         out["error"] = None
     frame = pd.DataFrame([{k: v for k, v in row.items() if k != "messages"} for row in rows])
@@ -53,17 +58,14 @@ def generate_replies(spec: ModelSpec, rows: list[dict[str, Any]], cfg: RavenConf
     return frame.sort_values("request_id", kind="stable").reset_index(drop=True)
 
 
-def embed_and_score(frame: Any, cfg: RavenConfig) -> Any:
-    """``frame`` plus ``cosine``, ``score`` and ``reply_chars``, from the encoder actor pool."""
+def similarity_stage(ds: Any, cfg: RavenConfig) -> Any:
+    """``ds`` (``request_id``, ``generated_text``, ``reference``) through the encoder actor pool."""
     import ray
 
     from hiwar.evaluation.perplexity_job import ray_resources
     from hiwar.evaluation.raven_stage import ReplySimilarity
 
-    columns = ["request_id", "generated_text", "reference"]
-    records = frame[columns].to_dict("records")  # from_pandas cannot split pandas 3 frames into blocks
-    ds = ray.data.from_items(records, override_num_blocks=max(1, min(len(records), 4 * cfg.actors)))
-    scored = ds.map_batches(
+    return ds.map_batches(
         ReplySimilarity,
         fn_constructor_kwargs={
             "encoder": cfg.encoder,
@@ -77,8 +79,28 @@ def embed_and_score(frame: Any, cfg: RavenConfig) -> Any:
         batch_size=cfg.batch_size,
         compute=ray.data.ActorPoolStrategy(size=cfg.actors),
         **ray_resources(cfg.num_cpus, cfg.num_gpus),
-    ).to_pandas()[["request_id", "cosine", "score", "reply_chars"]]
+    )
+
+
+SCORE_COLUMNS = ["request_id", "cosine", "score", "reply_chars"]
+
+
+def embed_and_score(frame: Any, cfg: RavenConfig) -> Any:
+    """``frame`` plus ``cosine``, ``score`` and ``reply_chars``, from the encoder actor pool (replies saved
+    before)."""
+    import ray
+
+    records = frame[["request_id", "generated_text", "reference"]].to_dict("records")  # pandas 3: no from_pandas
+    ds = ray.data.from_items(records, override_num_blocks=max(1, min(len(records), 4 * cfg.actors)))
+    scored = similarity_stage(ds, cfg).to_pandas()[SCORE_COLUMNS]
     return frame.merge(scored, on="request_id", how="left", validate="one_to_one")
+
+
+def replies_and_scores(spec: ModelSpec, rows: list[dict[str, Any]], cfg: RavenConfig) -> tuple[Any, Any]:
+    """Replies and their similarity scores in one Ray Data job: both actor pools start together, so the encoder
+    is loaded while the model replies (two jobs in a row would pay two start-ups one after the other)."""
+    out = similarity_stage(reply_dataset(spec, rows, cfg), cfg).to_pandas()
+    return replies_frame(spec, rows, out), out[SCORE_COLUMNS]
 
 
 def run_raven(
@@ -101,11 +123,12 @@ def run_raven(
             "seed": seed,
         },
     )
-    if is_done(replies_path, key):
+    scored = None
+    if is_done(replies_path, key):  # a rerun after a crash past the replies only embeds them
         frame = pd.read_parquet(replies_path)
         log.info("%s: reusing %d saved replies", spec.name, len(frame))
     else:
-        frame = generate_replies(spec, rows, cfg)
+        frame, scored = replies_and_scores(spec, rows, cfg)
         frame.to_parquet(replies_path, index=False)
         mark_done(replies_path, key)
     failed = frame[frame["error"] != ""]
@@ -113,7 +136,10 @@ def run_raven(
     if ok.empty:
         reason = failed["error"].iloc[0] if len(failed) else "no turns to score"
         raise RuntimeError(f"every reply failed ({len(failed)} turns), e.g.: {reason}")
-    turns = embed_and_score(ok, cfg)
+    if scored is None:
+        turns = embed_and_score(ok, cfg)
+    else:
+        turns = ok.merge(scored, on="request_id", how="left", validate="one_to_one")
     turns.to_parquet(out_dir / "turns.parquet", index=False)
     summary = summarize_raven(
         turns["score"].to_numpy(),

@@ -172,25 +172,24 @@ class ModelEvaluation:
                          "dataset": data["fingerprint"], "split": data["split"]}
         self._load_problem: list[str | None] = []
 
-    def run(self) -> dict[str, Any]:
+    METRICS = ("perplexity", "raven")
+
+    def run_one(self, metric: str) -> dict[str, Any]:
+        """One metric's result (with its status), from its marker when it is finished already."""
+        if not getattr(self.ev, metric).enabled:
+            return {"status": "disabled"}
+        compute, key = (self.perplexity, self.perplexity_key()) if metric == "perplexity" else (
+            self.raven, self.raven_key())
+        return run_metric(f"{self.spec.name}/{metric}", self.model_dir / metric, key, compute)
+
+    def result(self, metrics: dict[str, dict[str, Any]]) -> dict[str, Any]:
         """``{name, path, trust_remote_code, perplexity: {...}, raven: {...}}`` with a status per metric."""
         spec = self.spec
-        result: dict[str, Any] = {
-            "name": spec.name,
-            "path": spec.path,
-            "trust_remote_code": spec.trust_remote_code,
-        }
-        for metric, compute, key in (
-            ("perplexity", self.perplexity, self.perplexity_key()),
-            ("raven", self.raven, self.raven_key()),
-        ):
-            enabled = getattr(self.ev, metric).enabled
-            result[metric] = (
-                run_metric(f"{spec.name}/{metric}", self.model_dir / metric, key, compute)
-                if enabled
-                else {"status": "disabled"}
-            )
-        return result
+        return {"name": spec.name, "path": spec.path, "trust_remote_code": spec.trust_remote_code, **metrics}
+
+    def run(self) -> dict[str, Any]:
+        """Both metrics, one after the other."""
+        return self.result({metric: self.run_one(metric) for metric in self.METRICS})
 
     def check_model(self) -> None:
         """Raise (once checked, from cache) when the model's config or tokenizer cannot be loaded."""
@@ -290,10 +289,14 @@ def run_evaluate(config: RunConfig, models: list[str] | None = None, dataset: st
     log_skipped(convs)
     session = connect(config.cluster)
     try:
-        # Models are independent: overlapping them hides each job's actor start-up (importing torch and loading
-        # the model), which dominates on small data. Results keep the config's order.
-        with ThreadPoolExecutor(max_workers=min(ev.concurrent_models, len(specs)), thread_name_prefix="eval") as pool:
-            results = list(pool.map(lambda s: ModelEvaluation(s, convs, ev, config.seed, data, out_dir).run(), specs))
+        # (model, metric) jobs are independent: overlapping them hides each job's actor start-up (importing
+        # torch and loading the model), which dominates on small data. Results keep the config's order.
+        evals = [ModelEvaluation(s, convs, ev, config.seed, data, out_dir) for s in specs]
+        # RAVEN jobs first: they are the longer ones (replies, then embeddings), so the short ones fill in after.
+        units = [(e, metric) for metric in ("raven", "perplexity") for e in evals]
+        with ThreadPoolExecutor(max_workers=min(ev.concurrent_jobs, len(units)), thread_name_prefix="eval") as pool:
+            done = dict(zip(((id(e), m) for e, m in units), pool.map(lambda u: u[0].run_one(u[1]), units), strict=True))
+        results = [e.result({metric: done[id(e), metric] for metric in e.METRICS}) for e in evals]
     finally:
         shutdown(session)
     write_report(out_dir, results, data, config, code_version())

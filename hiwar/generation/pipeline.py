@@ -60,7 +60,9 @@ def run_pipeline(requests: list[dict[str, Any]], cfg: GenerationConfig, shards_d
         parse_and_validate,
         batch_format="pyarrow",
         batch_size=None,
-        num_cpus=0.25,
+        # A whole CPU per task: fractional CPUs let Ray start several worker processes at once, each paying
+        # Python and Ray start-up (seconds), for a step that needs milliseconds per row.
+        num_cpus=1,
         fn_kwargs={"validation": cfg.validation.model_dump(), "max_tokens": cfg.sampling.max_tokens},
     )
     result, pending = PipelineResult(), defaultdict(list)

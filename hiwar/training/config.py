@@ -110,7 +110,10 @@ class TrainingConfig(Section):
 
     # Ray Train.
     num_workers: int = Field(
-        2, ge=1, description="Ray Train workers (one process each; one GPU each with use_gpu)."
+        2,
+        ge=0,
+        description="Ray Train workers (one process each; one GPU each with use_gpu). 0: Ray Train's local mode, "
+        "the training function runs in this process (no worker start-up, no checkpoints to resume from).",
     )
     use_gpu: bool = Field(False, description="Give each worker a GPU (NCCL); off: CPU workers (gloo).")
     resources_per_worker: dict[str, float] = Field(
@@ -153,7 +156,9 @@ class TrainingConfig(Section):
         return type(self).model_validate(data)
 
     def check_devices(self, where: str = "") -> None:
-        """Reject CPU runs that ask for GPU-only features (FSDP, half precision)."""
+        """Reject CPU runs that ask for GPU-only features (FSDP, half precision), and FSDP in local mode."""
+        if self.fsdp and self.num_workers == 0:
+            raise ValueError(f"{where}fsdp shards across Ray Train workers; it needs num_workers >= 1")
         if self.use_gpu:
             return
         if self.fsdp:

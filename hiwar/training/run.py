@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -158,9 +159,17 @@ def train_one(
         "metrics_path": str(work / "metrics.jsonl"),
         "tensorboard_dir": str(work / "tensorboard"),
     }
+    local = settings.num_workers == 0
+    if local:
+        # Ray Train's local mode runs the function in this process and persists no checkpoint (the one the
+        # report callback makes is a temporary folder), so the worker saves the final weights itself.
+        final = work / "local-final"
+        shutil.rmtree(final, ignore_errors=True)
+        loop_config["final_dir"] = str(final)
     result = _trainer(config, spec, settings, loop_config).fit()
-    if result.checkpoint is None:
+    if result.checkpoint is None and not local:
         raise HiwarError(f"training.models ({spec.name}): training ended without a checkpoint (see {work})")
+    checkpoint = final if local else Path(result.checkpoint.path) / "checkpoint"
     summary = dict(result.return_value or {})
     manifest = {
         "name": spec.name,
@@ -181,7 +190,7 @@ def train_one(
         "created_at": utc_now(),
     }
     out = export_model(
-        Path(result.checkpoint.path) / "checkpoint",
+        checkpoint,
         output_dir(config, spec),
         tokenizer=tokenizer,
         lora=settings.lora.enabled,

@@ -227,6 +227,9 @@ def train_loop_per_worker(cfg: dict[str, Any]) -> dict[str, Any]:
     trainer = prepare_trainer(trainer)
     output = trainer.train(resume_from_checkpoint=resume_from)
     summary = _summary(trainer, output, collator, precision, resume_step)
+    if cfg.get("final_dir"):  # local mode: Ray Train keeps no checkpoint, so save the final weights here
+        trainer.save_model(cfg["final_dir"])
+        trainer.state.save_to_json(os.path.join(cfg["final_dir"], "trainer_state.json"))
     shutil.rmtree(output_dir, ignore_errors=True)
     return summary
 

@@ -127,6 +127,30 @@ def test_two_cpu_workers_fine_tune_and_save_a_loadable_model(ray_local, tiny_gpt
     assert (out / "hiwar_model.json").stat().st_mtime_ns == stamp
 
 
+def test_local_mode_trains_in_this_process_and_saves_a_loadable_model(ray_local, tiny_gpt2, dataset_dir, tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    config = _config(tmp_path, tiny_gpt2, num_workers=0, resources_per_worker={"CPU": 2.0})
+    [out] = run_train(config, dataset=str(dataset_dir))
+    base = AutoModelForCausalLM.from_pretrained(tiny_gpt2)
+    tuned = AutoModelForCausalLM.from_pretrained(out)
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    tuned_params = dict(tuned.named_parameters())
+    assert all(not torch.equal(p, tuned_params[n]) for n, p in base.named_parameters())
+    assert _heldout_loss(tuned, tokenizer, dataset_dir) < _heldout_loss(base, tokenizer, dataset_dir) - 0.05
+    _generates(tuned, tokenizer)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (metrics["world_size"], metrics["global_step"]) == (1, 8)
+    assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 8
+    assert [r["step"] for r in read_metrics(out / "metrics.jsonl") if "loss" in r] == list(range(1, 9))
+
+
+def test_fsdp_is_refused_in_local_mode(tmp_path, tiny_gpt2):
+    with pytest.raises(ValueError, match="fsdp shards across Ray Train workers"):
+        _config(tmp_path, tiny_gpt2, num_workers=0, fsdp=True, use_gpu=True)
+
+
 def test_lora_changes_only_adapters_and_saves_a_merged_model(ray_local, tiny_gpt2, dataset_dir, tmp_path):
     import torch
     from safetensors.torch import load_file
