@@ -49,7 +49,7 @@ def test_demo_builds_every_artifact(demo_run: tuple[Path, subprocess.CompletedPr
     for split in ("train", "validation", "test"):
         assert list((run / "dataset" / "data").glob(f"{split}-*.parquet")), split
     student = json.loads((run / "models" / "student" / "metrics.json").read_text(encoding="utf-8"))
-    assert student["global_step"] == 60
+    assert student["global_step"] == 40
     report = json.loads((run / "evaluation" / "report.json").read_text(encoding="utf-8"))
     names = {row["model"] for row in report["table"]}
     assert names == {"student", "teacher"}
@@ -115,5 +115,5 @@ def test_killed_in_training_resumes_there(demo_run: tuple[Path, subprocess.Compl
     assert "train       done" in again.stdout
     metrics = json.loads((run / "models" / "student" / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["resumed_from_step"] >= 20
-    assert metrics["global_step"] == 60
+    assert metrics["global_step"] == 40
     assert manifest(run, "report")["status"] == "done"

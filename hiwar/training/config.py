@@ -59,6 +59,12 @@ class TrainingConfig(Section):
     packing: bool = Field(
         False, description="Pack several conversations into one sequence (attention kept apart)."
     )
+    group_by_length: bool | None = Field(
+        None,
+        description="Batch sequences of similar length (HF's LengthGroupedSampler: random mega-batches, sorted "
+        "inside) so that little padding is left; null: on with packing (packed sequences differ only by their "
+        "unfilled tails), off without it.",
+    )
     validation_split: str | None = Field(
         "validation", description="Split for validation loss; null disables it."
     )

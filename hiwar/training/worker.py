@@ -70,6 +70,11 @@ def load_model(spec: ModelSpec, settings: TrainingConfig, precision: str) -> Any
     return get_peft_model(model, config)
 
 
+def grouped(settings: TrainingConfig) -> bool:
+    """Whether batches group sequences by length (``group_by_length``; default: with packing)."""
+    return settings.packing if settings.group_by_length is None else settings.group_by_length
+
+
 def training_arguments(
     settings: TrainingConfig, seed: int, output_dir: str, has_eval: bool, precision: str
 ) -> Any:
@@ -116,6 +121,7 @@ def training_arguments(
         ddp_find_unused_parameters=False,
         remove_unused_columns=False,
         dataloader_num_workers=0,
+        train_sampling_strategy="group_by_length" if grouped(settings) else "random",
         report_to="none",
         disable_tqdm=True,
         **eval_args,

@@ -66,3 +66,15 @@ def test_shipped_configs_list_models():
     assert mega.use_gpu and mega.fsdp and mega.gradient_checkpointing
     local = load_config(root / "configs" / "local-cpu.yaml")
     assert local.training.models and not local.training.use_gpu
+
+
+@pytest.mark.parametrize(("packing", "setting", "expected"), [(True, None, True), (False, None, False),
+                                                               (True, False, False), (False, True, True)])
+def test_length_grouping_follows_packing_unless_set(packing: bool, setting: bool | None, expected: bool) -> None:
+    from hiwar.training.config import TrainingConfig
+    from hiwar.training.worker import grouped, training_arguments
+
+    settings = TrainingConfig(packing=packing, group_by_length=setting)
+    assert grouped(settings) is expected
+    args = training_arguments(settings, 0, "/tmp/unused", has_eval=False, precision="fp32")
+    assert args.train_sampling_strategy == ("group_by_length" if expected else "random")
