@@ -131,7 +131,8 @@ def test_local_mode_trains_in_this_process_and_saves_a_loadable_model(ray_local,
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    config = _config(tmp_path, tiny_gpt2, num_workers=0, resources_per_worker={"CPU": 2.0})
+    # Packed, so batches are length-grouped (group_by_length defaults on with packing): one real run covers both.
+    config = _config(tmp_path, tiny_gpt2, num_workers=0, resources_per_worker={"CPU": 2.0}, packing=True)
     [out] = run_train(config, dataset=str(dataset_dir))
     base = AutoModelForCausalLM.from_pretrained(tiny_gpt2)
     tuned = AutoModelForCausalLM.from_pretrained(out)
@@ -142,6 +143,7 @@ def test_local_mode_trains_in_this_process_and_saves_a_loadable_model(ray_local,
     _generates(tuned, tokenizer)
     metrics = json.loads((out / "metrics.json").read_text())
     assert (metrics["world_size"], metrics["global_step"]) == (1, 8)
+    assert metrics["padding_share"] < 0.2  # packed rows batched by length leave little padding
     assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 8
     assert [r["step"] for r in read_metrics(out / "metrics.jsonl") if "loss" in r] == list(range(1, 9))
 
