@@ -85,15 +85,13 @@ def similarity_stage(ds: Any, cfg: RavenConfig) -> Any:
 SCORE_COLUMNS = ["request_id", "cosine", "score", "reply_chars"]
 
 
-def embed_and_score(frame: Any, cfg: RavenConfig) -> Any:
-    """``frame`` plus ``cosine``, ``score`` and ``reply_chars``, from the encoder actor pool (replies saved
-    before)."""
+def embed_saved(frame: Any, cfg: RavenConfig) -> Any:
+    """``SCORE_COLUMNS`` of replies saved before, from the encoder actor pool alone."""
     import ray
 
     records = frame[["request_id", "generated_text", "reference"]].to_dict("records")  # pandas 3: no from_pandas
     ds = ray.data.from_items(records, override_num_blocks=max(1, min(len(records), 4 * cfg.actors)))
-    scored = similarity_stage(ds, cfg).to_pandas()[SCORE_COLUMNS]
-    return frame.merge(scored, on="request_id", how="left", validate="one_to_one")
+    return similarity_stage(ds, cfg).to_pandas()[SCORE_COLUMNS]
 
 
 def replies_and_scores(spec: ModelSpec, rows: list[dict[str, Any]], cfg: RavenConfig) -> tuple[Any, Any]:
@@ -137,9 +135,8 @@ def run_raven(
         reason = failed["error"].iloc[0] if len(failed) else "no turns to score"
         raise RuntimeError(f"every reply failed ({len(failed)} turns), e.g.: {reason}")
     if scored is None:
-        turns = embed_and_score(ok, cfg)
-    else:
-        turns = ok.merge(scored, on="request_id", how="left", validate="one_to_one")
+        scored = embed_saved(ok, cfg)
+    turns = ok.merge(scored, on="request_id", how="left", validate="one_to_one")
     turns.to_parquet(out_dir / "turns.parquet", index=False)
     summary = summarize_raven(
         turns["score"].to_numpy(),

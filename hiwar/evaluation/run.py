@@ -187,10 +187,6 @@ class ModelEvaluation:
         spec = self.spec
         return {"name": spec.name, "path": spec.path, "trust_remote_code": spec.trust_remote_code, **metrics}
 
-    def run(self) -> dict[str, Any]:
-        """Both metrics, one after the other."""
-        return self.result({metric: self.run_one(metric) for metric in self.METRICS})
-
     def check_model(self) -> None:
         """Raise (once checked, from cache) when the model's config or tokenizer cannot be loaded."""
         from hiwar.evaluation.loading import check_loadable
@@ -292,11 +288,15 @@ def run_evaluate(config: RunConfig, models: list[str] | None = None, dataset: st
         # (model, metric) jobs are independent: overlapping them hides each job's actor start-up (importing
         # torch and loading the model), which dominates on small data. Results keep the config's order.
         evals = [ModelEvaluation(s, convs, ev, config.seed, data, out_dir) for s in specs]
-        # RAVEN jobs first: they are the longer ones (replies, then embeddings), so the short ones fill in after.
-        units = [(e, metric) for metric in ("raven", "perplexity") for e in evals]
-        with ThreadPoolExecutor(max_workers=min(ev.concurrent_jobs, len(units)), thread_name_prefix="eval") as pool:
-            done = dict(zip(((id(e), m) for e, m in units), pool.map(lambda u: u[0].run_one(u[1]), units), strict=True))
-        results = [e.result({metric: done[id(e), metric] for metric in e.METRICS}) for e in evals]
+        workers = min(ev.concurrent_jobs, len(evals) * len(ModelEvaluation.METRICS))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="eval") as pool:
+            # RAVEN jobs are submitted first: they are the longer ones, so the short ones fill in after.
+            jobs = {
+                (i, metric): pool.submit(e.run_one, metric)
+                for metric in sorted(ModelEvaluation.METRICS, key=lambda m: m != "raven")
+                for i, e in enumerate(evals)
+            }
+            results = [e.result({m: jobs[i, m].result() for m in e.METRICS}) for i, e in enumerate(evals)]
     finally:
         shutdown(session)
     write_report(out_dir, results, data, config, code_version())
