@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.ray_train_snapshot import registered_checkpoint
+
 pytestmark = [pytest.mark.slow, pytest.mark.ray, pytest.mark.train]
 
 HIWAR = str(Path(sys.executable).with_name("hiwar"))
@@ -94,12 +96,11 @@ def test_killed_in_training_resumes_there(demo_run: tuple[Path, subprocess.Compl
     args = [HIWAR, "pipeline", "-c", config, "--set", "training.save_steps=20", "--from", "train"]
     started = time.time()
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    snapshot = run / "train" / "student" / "checkpoint_manager_snapshot.json"
     deadline = time.monotonic() + 600
     try:
         # Ray Train lists a checkpoint in its snapshot once it is registered: from then on a rerun resumes from it.
         # The demo's own run left a snapshot too: wait for one written by this run.
-        while not (snapshot.is_file() and snapshot.stat().st_mtime > started):
+        while not registered_checkpoint(run / "train" / "student", newer_than=started):
             assert proc.poll() is None, "pipeline ended before its first checkpoint"
             assert time.monotonic() < deadline, "no checkpoint within 10 minutes"
             time.sleep(0.5)

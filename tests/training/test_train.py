@@ -22,6 +22,7 @@ from hiwar.records_io import write_parquet
 from hiwar.training.callbacks import read_metrics
 from hiwar.training.data import IGNORE_INDEX, tokenize_conversation
 from hiwar.training.run import run_train
+from tests.ray_train_snapshot import registered_checkpoint
 
 pytestmark = [pytest.mark.train, pytest.mark.ray]
 
@@ -239,7 +240,7 @@ def test_killed_run_resumes_from_its_checkpoint(tiny_gpt2, dataset_dir, tmp_path
     )
     checkpoints = run_dir / "train" / "tiny"
     deadline = time.monotonic() + 400
-    while not list(checkpoints.glob("checkpoint_*/checkpoint/trainer_state.json")):
+    while not registered_checkpoint(checkpoints):  # a checkpoint the rerun will find
         assert first.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
         assert time.monotonic() < deadline, "no checkpoint landed"
         time.sleep(0.5)
