@@ -1,4 +1,4 @@
-"""Kill a real `hiwar generate` part-way (SIGKILL), rerun it, and compare with a clean run."""
+"""Kill a real `hiwar generate` part-way (SIGKILL), or only its engine actor, and compare with a clean run."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 from tests.generation.conftest import run_overrides
 from tests.generation.teach import grid_overrides
 from tests.generation.test_generate_transformers import generate
+from tests.ray_processes import kill_one_actor
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -33,7 +35,13 @@ def dataset_ids(dataset: Path) -> dict[str, list[tuple[str, str]]]:
     }
 
 
-def test_killed_run_resumes_to_the_clean_result(ray_local, taught_model, tmp_path):
+@pytest.fixture(scope="module")
+def clean(ray_local, taught_model, tmp_path_factory) -> Path:
+    """The dataset of an uninterrupted run over the same 8 prompts."""
+    return generate(tmp_path_factory.mktemp("clean"), taught_model, *OVERRIDES)
+
+
+def test_killed_run_resumes_to_the_clean_result(ray_local, taught_model, tmp_path, clean):
     killed_dir = tmp_path / "killed"
     args = [sys.executable, "-m", "hiwar.cli", "--log-level", "WARNING", "generate"]
     for item in run_overrides(killed_dir, taught_model, *OVERRIDES, "cluster.num_cpus=2"):
@@ -66,7 +74,32 @@ def test_killed_run_resumes_to_the_clean_result(ray_local, taught_model, tmp_pat
     assert stats["throughput"]["rows_generated"] == 8 - len(done)
     assert {p.name: p.stat().st_mtime_ns for p in shards.glob("shard-*.parquet") if p.name in done} == done
 
-    clean = generate(tmp_path / "clean", taught_model, *OVERRIDES)
     assert dataset_ids(resumed) == dataset_ids(clean)
     assert json.loads((clean / "stats.json").read_text())["counts"] == stats["counts"]
     assert stats["counts"]["prompts"] == 8 and stats["counts"]["accepted"] >= 2
+
+
+def test_killed_engine_actor_is_replaced_and_its_rows_retried(ray_local, taught_model, tmp_path, clean):
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            outcome["dataset"] = generate(tmp_path / "crashed", taught_model, *OVERRIDES)
+        except BaseException as err:  # surfaced below, in the test's thread
+            outcome["error"] = err
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    shards = tmp_path / "crashed" / "dataset" / "work" / "shards"
+    deadline = time.monotonic() + 420
+    while not list(shards.glob("shard-*.parquet")):  # the engine is up and mid-run: kill it as an OOM killer would
+        assert thread.is_alive(), f"generate ended before the kill: {outcome}"
+        assert time.monotonic() < deadline, "no shard within 7 minutes"
+        time.sleep(0.05)
+    kill_one_actor("HFGenerator")
+    thread.join(600)
+    assert not thread.is_alive() and "error" not in outcome, outcome
+    dataset = outcome["dataset"]
+    stats = json.loads((dataset / "stats.json").read_text())
+    assert stats["throughput"]["rows_generated"] == 8 and stats["counts"]["prompts"] == 8
+    assert dataset_ids(dataset) == dataset_ids(clean)  # the rows in flight were generated again, identically

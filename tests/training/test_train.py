@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from hiwar.records_io import write_parquet
 from hiwar.training.callbacks import read_metrics
 from hiwar.training.data import IGNORE_INDEX, tokenize_conversation
 from hiwar.training.run import run_train
+from tests.ray_processes import kill_one_actor
 from tests.ray_train_snapshot import registered_checkpoint
 
 pytestmark = [pytest.mark.train, pytest.mark.ray]
@@ -260,3 +262,31 @@ def test_killed_run_resumes_from_its_checkpoint(tiny_gpt2, dataset_dir, tmp_path
     # Every step logged exactly once across both runs: the rerun continued the count, and the steps run again
     # after the checkpoint replaced the killed run's lines instead of repeating them.
     assert [r["step"] for r in read_metrics(out / "metrics.jsonl") if "loss" in r] == list(range(1, 25))
+
+
+def test_worker_killed_mid_run_restarts_from_the_checkpoint(ray_local, tiny_gpt2, dataset_dir, tmp_path):
+    config = _config(tmp_path, tiny_gpt2, max_steps=16, save_steps=4, eval_steps=8, max_failures=1)
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            outcome["models"] = run_train(config, dataset=str(dataset_dir))
+        except BaseException as err:  # surfaced below, in the test's thread
+            outcome["error"] = err
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 400
+    while not registered_checkpoint(tmp_path / "run" / "train" / "tiny"):
+        assert thread.is_alive(), f"training ended before its first checkpoint: {outcome}"
+        assert time.monotonic() < deadline, "no checkpoint landed"
+        time.sleep(0.2)
+    kill_one_actor("RayTrainWorker")  # one of the two workers dies, as on a lost node
+    thread.join(600)
+    assert not thread.is_alive() and "error" not in outcome, outcome
+    [out] = outcome["models"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    # Ray Train restarted the worker group within the same run; it went on from the registered checkpoint.
+    assert metrics["global_step"] == 16 and metrics["world_size"] == 2
+    assert 4 <= metrics["resumed_from_step"] < 16 and metrics["resumed_from_step"] % 4 == 0
+    assert [r["step"] for r in read_metrics(out / "metrics.jsonl") if "loss" in r] == list(range(1, 17))

@@ -1,0 +1,26 @@
+"""Find and kill the processes behind Ray actors, the way an OOM killer or a lost node would."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+
+def actor_pids(title: str) -> list[int]:
+    """PIDs of this machine's Ray worker processes whose title (``ray::<Class>[.<method>]``) contains ``title``."""
+    import psutil
+
+    pids = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        cmdline = proc.info["cmdline"] or []
+        if cmdline and cmdline[0].startswith("ray::") and title in cmdline[0]:
+            pids.append(proc.info["pid"])
+    return sorted(pids)
+
+
+def kill_one_actor(title: str) -> int:
+    """SIGKILL one process of an actor whose title contains ``title``; its PID. Fails when there is none."""
+    pids = actor_pids(title)
+    assert pids, f"no Ray actor process titled like {title!r}"
+    os.kill(pids[0], signal.SIGKILL)
+    return pids[0]
