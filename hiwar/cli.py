@@ -18,9 +18,11 @@ from hiwar.errors import HiwarError
 
 
 class UserError(click.ClickException):
-    """A HiwarError as click shows it: ``Error: <one line>``, exit status 2."""
+    """A HiwarError as click shows it: ``Error: <one line>``, exit status 2 (1 for a failed job)."""
 
-    exit_code = 2
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 class HiwarGroup(click.Group):
@@ -30,7 +32,7 @@ class HiwarGroup(click.Group):
         try:
             return super().invoke(ctx)
         except HiwarError as err:
-            raise UserError(str(err)) from err
+            raise UserError(str(err), err.exit_code) from err
 
 
 def config_options(func: Callable[..., Any]) -> Callable[..., Any]:

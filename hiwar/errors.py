@@ -21,6 +21,13 @@ class DataError(HiwarError):
     """An input dataset file that is missing or does not match the conversation schema."""
 
 
+class JobFailed(HiwarError):
+    """A distributed job that failed for a reason outside the user's input (workers died too often, a node was
+    lost). Still one line, naming the job and how to go on; exit status 1. Ray's own account goes to the log."""
+
+    exit_code = 1
+
+
 class MissingDependencyError(HiwarError):
     """An optional package is not installed; the message says which extra installs it."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from hiwar.errors import HiwarError
+from hiwar.failures import first_line
 
 
 def pick_device(num_threads: float = 1.0) -> Any:
@@ -76,12 +77,3 @@ def check_loadable(path: str, trust_remote_code: bool) -> str | None:
     except Exception as err:  # noqa: BLE001 - any failure here means "cannot load"; the reason is reported
         return f"{type(err).__name__}: {first_line(err)}"
     return None
-
-
-def first_line(err: BaseException | str, limit: int = 300) -> str:
-    """The first non-empty line of an error message, shortened: reports and logs stay one line per problem."""
-    text = str(err).strip()
-    line = next(
-        (ln.strip() for ln in text.splitlines() if ln.strip()), type(err).__name__ if not text else text
-    )
-    return line if len(line) <= limit else line[: limit - 3] + "..."

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -28,6 +27,7 @@ from hiwar.errors import ConfigError, DataError, HiwarError
 from hiwar.evaluation.config import EvaluationConfig, ModelSpec
 from hiwar.evaluation.markers import is_done, mark_done
 from hiwar.evaluation.report import finite
+from hiwar.failures import describe_error
 from hiwar.lineage import write_json
 
 log = logging.getLogger(__name__)
@@ -68,10 +68,6 @@ def load_dataset(path: str, split: str) -> tuple[list[Any], dict[str, Any]]:
     return convs, info
 
 
-_TRACEBACK_END = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit)): (.+)$", re.MULTILINE)
-_WRAPPERS = ("SystemException", "RayTaskError", "RayActorError", "UserCodeException", "ActorDiedError")
-
-
 def log_skipped(convs: list[Any]) -> None:
     """One warning line per reason a conversation cannot be scored (the report lists them too)."""
     from hiwar.evaluation.examples import perplexity_rows
@@ -80,27 +76,6 @@ def log_skipped(convs: list[Any]) -> None:
         log.warning(
             "skipping %d conversation(s): %s (e.g. %s)", info["count"], reason, ", ".join(info["examples"])
         )
-
-
-def describe_error(err: BaseException) -> str:
-    """``Type: message`` of the real problem: Ray wraps an actor's exception (several times), so the last
-    ``Type: message`` line of the remote traceback is preferred over the wrappers' own messages."""
-    from hiwar.evaluation.loading import first_line
-
-    chain: list[BaseException] = []
-    while isinstance(err, BaseException) and all(err is not seen for seen in chain):
-        chain.append(err)
-        err = getattr(err, "cause", None) or err.__cause__
-    found = [
-        m
-        for e in chain
-        for m in _TRACEBACK_END.findall(str(e))
-        if not any(w in m[0] for w in _WRAPPERS) and not m[0].startswith("ray.")
-    ]
-    if found:
-        kind, message = found[-1]
-        return f"{kind.rsplit('.', 1)[-1]}: {first_line(message)}"
-    return f"{type(chain[-1]).__name__}: {first_line(chain[-1])}"
 
 
 def run_metric(name: str, out_dir: Path, key: dict[str, Any], compute: Callable[[], dict]) -> dict[str, Any]:

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from hiwar.config import RunConfig, save_resolved
-from hiwar.errors import HiwarError
+from hiwar.errors import HiwarError, JobFailed
+from hiwar.failures import describe_error
 from hiwar.generation.config import GenerationConfig
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,8 @@ def _check_engine(cfg: GenerationConfig) -> None:
 
 def _generate_pending(config: RunConfig, rows: list, shards_dir: Path) -> tuple[Any, int]:
     """Send the grid rows of unfinished shards through the pipeline; returns (result, shards skipped)."""
+    from ray.exceptions import RayError
+
     from hiwar.cluster.session import connect, shutdown
     from hiwar.generation.pipeline import PipelineResult, run_pipeline, shard_path
     from hiwar.generation.prompting import request_rows
@@ -108,6 +111,13 @@ def _generate_pending(config: RunConfig, rows: list, shards_dir: Path) -> tuple[
     session = connect(config.cluster)
     try:
         return run_pipeline(requests, cfg, shards_dir), n_shards - len(todo)
+    except RayError as err:  # the job itself failed (an engine that cannot start, actors dead past retries)
+        log.error("%s", err)  # Ray's full account, for the log
+        written = sum(1 for k in range(n_shards) if shard_path(shards_dir, k).exists())
+        raise JobFailed(
+            f"generation: the Ray Data job failed: {describe_error(err)}; {written} of {n_shards} shard(s) are "
+            f"written in {shards_dir} and kept: fix the cause and rerun the same command to generate the rest"
+        ) from err
     finally:
         shutdown(session)
 

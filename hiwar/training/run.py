@@ -20,7 +20,8 @@ from typing import Any
 
 from hiwar.config import RunConfig
 from hiwar.dataset_layout import is_dataset_dir, read_split, resolve_split, split_files
-from hiwar.errors import ConfigError, DataError, HiwarError
+from hiwar.errors import ConfigError, DataError, HiwarError, JobFailed
+from hiwar.failures import describe_error
 from hiwar.lineage import code_version, fingerprint
 from hiwar.record import Conversation, utc_now
 from hiwar.training.config import ModelSpec, TrainingConfig
@@ -120,6 +121,27 @@ def _trainer(
     )
 
 
+def _fit(trainer: Any, spec: ModelSpec, settings: TrainingConfig, work: Path) -> Any:
+    """``trainer.fit()``; a run whose workers failed more than ``max_failures`` times becomes one line."""
+    from ray.train import TrainingFailedError
+
+    try:
+        return trainer.fit()
+    except TrainingFailedError as err:
+        log.error("%s", err)  # Ray's account of every worker's failure, for the log
+        failures = getattr(err, "worker_failures", None) or {}
+        cause = next(iter(failures.values()), getattr(err, "controller_failure", err))
+        rerun = (
+            "it starts over (local mode keeps no checkpoint)"
+            if settings.num_workers == 0
+            else f"it resumes from the latest checkpoint in {work}"
+        )
+        raise JobFailed(
+            f"training.models ({spec.name}): training failed after training.max_failures={settings.max_failures} "
+            f"restart(s): {describe_error(cause)}; fix the cause and rerun the same command, {rerun}"
+        ) from err
+
+
 def train_one(
     config: RunConfig,
     spec: ModelSpec,
@@ -166,7 +188,7 @@ def train_one(
         final = work / "local-final"
         shutil.rmtree(final, ignore_errors=True)
         loop_config["final_dir"] = str(final)
-    result = _trainer(config, spec, settings, loop_config).fit()
+    result = _fit(_trainer(config, spec, settings, loop_config), spec, settings, work)
     if result.checkpoint is None and not local:
         raise HiwarError(f"training.models ({spec.name}): training ended without a checkpoint (see {work})")
     checkpoint = final if local else Path(result.checkpoint.path) / "checkpoint"

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from hiwar.cli import cli
 from hiwar.config import load_config
 from hiwar.errors import ConfigError, DataError
-from hiwar.evaluation.run import describe_error, run_evaluate
+from hiwar.evaluation.run import run_evaluate
 from hiwar.records_io import write_parquet
 from tests.evaluation.helpers import conversation
 
@@ -34,14 +34,3 @@ def test_missing_split_and_missing_models_through_the_cli(tmp_path: Path) -> Non
     assert "dataset has no 'test' split" in result.output and "Traceback" not in result.output
     with pytest.raises(ConfigError, match="no models to evaluate"):
         run_evaluate(load_config(None, [f"run_dir={tmp_path}"]), dataset=str(tmp_path / "ds"))
-
-
-def test_ray_wrapped_errors_are_reduced_to_their_cause() -> None:
-    remote = RuntimeError(
-        "ray::MapWorker(MapBatches(PerplexityScorer)).__init__() (pid=1)\nTraceback:\n"
-        "  File x\nsafetensors.SafetensorError: Error while deserializing header: header too large"
-    )
-    wrapper = Exception("SystemException")
-    wrapper.__cause__ = remote
-    assert describe_error(wrapper) == "SafetensorError: Error while deserializing header: header too large"
-    assert describe_error(ValueError("plain\nsecond line")) == "ValueError: plain"

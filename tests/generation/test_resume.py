@@ -12,7 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from hiwar.cli import cli
 from tests.generation.conftest import run_overrides
 from tests.generation.teach import grid_overrides
 from tests.generation.test_generate_transformers import generate
@@ -103,3 +105,24 @@ def test_killed_engine_actor_is_replaced_and_its_rows_retried(ray_local, taught_
     stats = json.loads((dataset / "stats.json").read_text())
     assert stats["throughput"]["rows_generated"] == 8 and stats["counts"]["prompts"] == 8
     assert dataset_ids(dataset) == dataset_ids(clean)  # the rows in flight were generated again, identically
+
+
+def test_engine_that_cannot_load_fails_the_job_in_one_line(ray_local, taught_model, tmp_path):
+    import shutil
+
+    broken = tmp_path / "broken-model"
+    shutil.copytree(taught_model, broken)
+    (broken / "model.safetensors").write_bytes(b"\xff" * 64)  # config and tokenizer load; the weights do not
+    args = ["--log-level", "WARNING", "generate"]
+    for item in run_overrides(tmp_path / "run", broken, *OVERRIDES):
+        args += ["--set", item]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1, result.output
+    shards = tmp_path / "run" / "dataset" / "work" / "shards"
+    # Ray's account (and its raylet's late retry notices) surround it; the error itself is one line.
+    [line] = [ln for ln in result.output.splitlines() if ln.startswith("Error: ")]
+    assert line == (
+        "Error: generation: the Ray Data job failed: SafetensorError: Error while deserializing header: header too "
+        f"large; 0 of 8 shard(s) are written in {shards} and kept: fix the cause and rerun the same command to "
+        "generate the rest"
+    )

@@ -156,6 +156,33 @@ def test_fsdp_is_refused_in_local_mode(tmp_path, tiny_gpt2):
         _config(tmp_path, tiny_gpt2, num_workers=0, fsdp=True, use_gpu=True)
 
 
+def test_workers_failing_past_max_failures_end_in_one_line(ray_local, tiny_gpt2, dataset_dir, tmp_path, monkeypatch):
+    import yaml
+    from click.testing import CliRunner
+    from ray.train import WorkerGroupError
+
+    import hiwar.training.run as train_run
+    from hiwar.cli import cli
+
+    class FailingTrainer:  # what TorchTrainer.fit raises once the worker group failed max_failures + 1 times
+        def fit(self) -> None:
+            cause = RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB\n(stack follows)")
+            raise WorkerGroupError("[Rank 1 Error Snippet]:\nCUDA out of memory.", {1: cause})
+
+    monkeypatch.setattr(train_run, "_trainer", lambda *args: FailingTrainer())
+    config = tmp_path / "run.yaml"
+    run_dir = tmp_path / "run"
+    config.write_text(yaml.safe_dump({"run_dir": str(run_dir), "training": _training(tiny_gpt2)}))
+    result = CliRunner().invoke(cli, ["train", "-c", str(config), "--dataset", str(dataset_dir)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.strip().splitlines()[-1] == (
+        "Error: training.models (tiny): training failed after training.max_failures=0 restart(s): RuntimeError: "
+        "CUDA out of memory. Tried to allocate 2.00 GiB; fix the cause and rerun the same command, it resumes "
+        f"from the latest checkpoint in {run_dir / 'train' / 'tiny'}"
+    )
+    assert not (run_dir / "models" / "tiny").exists()
+
+
 def test_lora_changes_only_adapters_and_saves_a_merged_model(ray_local, tiny_gpt2, dataset_dir, tmp_path):
     import torch
     from safetensors.torch import load_file
