@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -51,6 +52,9 @@ def config_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+PROGRESS_LOG_INTERVAL = "RAY_DATA_NON_TTY_PROGRESS_LOG_INTERVAL"
+
+
 @click.group(cls=HiwarGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="hiwar")
 @click.option("--log-level", default="INFO", show_default=True,
@@ -62,6 +66,9 @@ def cli(log_level: str) -> None:
     byte and RAVEN, and run the whole blueprint locally or as Ray jobs on a cluster.
     """
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Without a terminal (Ray job logs, CI, nohup) Ray Data logs every dataset's progress every 10 s, several lines
+    # each: most of a long job's log. Every 60 s unless the user chose (read when ray.data is first imported).
+    os.environ.setdefault(PROGRESS_LOG_INTERVAL, "60")
 
 
 @cli.command()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from hiwar.cli import cli
@@ -68,3 +70,24 @@ def test_config_prints_resolved_overrides() -> None:
     result = CliRunner().invoke(cli, ["config", "--set", "generation.engine=vllm"])
     assert result.exit_code == 0
     assert "engine: vllm" in result.output
+
+
+PROBE = """
+import sys
+import pytest
+from click.testing import CliRunner
+from hiwar.cli import cli
+CliRunner().invoke(cli, ["doctor", "--no-ray"])
+from ray.data._internal.progress.logging_progress import LoggingExecutionProgressManager as Manager
+print(Manager.LOG_REPORT_INTERVAL_SEC)
+"""
+
+
+@pytest.mark.parametrize(("env", "expected"), [(None, "60"), ("5", "5")])
+def test_ray_data_logs_progress_every_minute_unless_told(env: str | None, expected: str) -> None:
+    environ = {k: v for k, v in os.environ.items() if k != "RAY_DATA_NON_TTY_PROGRESS_LOG_INTERVAL"}
+    if env is not None:
+        environ["RAY_DATA_NON_TTY_PROGRESS_LOG_INTERVAL"] = env
+    out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, env=environ, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == expected
