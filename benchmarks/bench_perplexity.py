@@ -1,6 +1,5 @@
-"""Perplexity throughput: hiwar (length-sorted padded batches, Ray Data actor pool) against a plain
-per-example
-loop (one sequence per forward pass, as Hugging Face ``evaluate``'s perplexity does), same model, same data.
+"""Perplexity throughput: hiwar (length-sorted padded batches, Ray Data actor pool) against a plain per-example loop
+(one sequence per forward pass, as Hugging Face ``evaluate``'s perplexity does), same model, same data.
 
     python benchmarks/bench_perplexity.py                       # small defaults, a few minutes on 2 CPU cores
     python benchmarks/bench_perplexity.py --conversations 2000 --hidden 512 --layers 8 --actors 4
@@ -49,9 +48,7 @@ def baseline(model, tokenizer, convs: list) -> tuple[float, int, float]:
         for messages in convs:
             enc = tokenize_conversation(tokenizer, messages, 100_000)
             count = sum(1 for t in enc["labels"][1:] if t != -100)
-            loss = model(
-                input_ids=torch.tensor([enc["input_ids"]]), labels=torch.tensor([enc["labels"]])
-            ).loss
+            loss = model(input_ids=torch.tensor([enc["input_ids"]]), labels=torch.tensor([enc["labels"]])).loss
             nll, tokens = nll + float(loss) * count, tokens + count
     return nll, tokens, time.perf_counter() - start
 
@@ -68,16 +65,13 @@ def hiwar_in_process(model, tokenizer, convs: list, max_tokens: int) -> tuple[fl
     return sum(s[0] for s in scores), sum(s[1] for s in scores), time.perf_counter() - start
 
 
-def hiwar_ray(
-    model_dir: Path, convs: list, actors: int, batch_size: int, max_tokens: int
-) -> tuple[float, int, float]:
+def hiwar_ray(model_dir: Path, convs: list, actors: int, batch_size: int, max_tokens: int) -> tuple[float, int, float]:
     """hiwar's Ray Data job (actor pool; start-up and model loading included)."""
     from hiwar.evaluation.config import ModelSpec, PerplexityConfig
     from hiwar.evaluation.perplexity_job import score_conversations
 
     rows = [
-        {"id": str(i), "topic": "t", "messages_json": json.dumps(m, ensure_ascii=False)}
-        for i, m in enumerate(convs)
+        {"id": str(i), "topic": "t", "messages_json": json.dumps(m, ensure_ascii=False)} for i, m in enumerate(convs)
     ]
     rows.sort(key=lambda r: -len(r["messages_json"]))
     cfg = PerplexityConfig(
@@ -93,18 +87,14 @@ def hiwar_ray(
 
 def main() -> None:
     """Build a tiny model, run the three scorers, print perplexities, tokens/s and ratios."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--conversations", type=int, default=300)
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--actors", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=64, help="Conversations per Ray batch.")
     parser.add_argument("--max-tokens", type=int, default=8192, help="Padded tokens per forward pass.")
-    parser.add_argument(
-        "--workdir", type=Path, default=Path(tempfile.gettempdir()) / "hiwar-bench-perplexity"
-    )
+    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "hiwar-bench-perplexity")
     args = parser.parse_args()
 
     import ray

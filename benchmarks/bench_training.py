@@ -32,9 +32,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=90, help="optimizer steps per run")
     parser.add_argument("--batch", type=int, default=4, help="sequences per Ray worker per step")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per Ray worker")
@@ -55,9 +53,7 @@ def build_inputs(work: Path, args: argparse.Namespace) -> tuple[Path, Path]:
     from hiwar.records_io import write_parquet
     from hiwar.tiny_models import TinySpec, build_tiny_model
 
-    spec = TinySpec(
-        layers=args.layers, hidden=args.hidden, heads=max(2, args.hidden // 64), max_positions=1024
-    )
+    spec = TinySpec(layers=args.layers, hidden=args.hidden, heads=max(2, args.hidden // 64), max_positions=1024)
     model = build_tiny_model(work / "model", spec)
     seeds = load_seed_conversations()
     records = [replace(r, id=f"{r.id}-{k}") for k in range(args.repeat) for r in seeds]

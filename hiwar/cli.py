@@ -39,10 +39,21 @@ class HiwarGroup(click.Group):
 def config_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Add ``--config/-c`` and repeatable ``--set KEY=VALUE`` and pass a loaded ``config`` to the command."""
 
-    @click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False), default=None,
-                  help="Run config YAML (see configs/). Default: built-in local defaults.")
-    @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-                  help="Override a config value, e.g. --set generation.engine=vllm (repeatable).")
+    @click.option(
+        "--config",
+        "-c",
+        "config_path",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Run config YAML (see configs/). Default: built-in local defaults.",
+    )
+    @click.option(
+        "--set",
+        "overrides",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Override a config value, e.g. --set generation.engine=vllm (repeatable).",
+    )
     @functools.wraps(func)
     def wrapper(config_path: str | None, overrides: tuple[str, ...], **kwargs: Any) -> Any:
         from hiwar.config import load_config
@@ -57,8 +68,12 @@ PROGRESS_LOG_INTERVAL = "RAY_DATA_NON_TTY_PROGRESS_LOG_INTERVAL"
 
 @click.group(cls=HiwarGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="hiwar")
-@click.option("--log-level", default="INFO", show_default=True,
-              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+@click.option(
+    "--log-level",
+    default="INFO",
+    show_default=True,
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+)
 def cli(log_level: str) -> None:
     """hiwar (حوار): build Arabic multi-turn dialogue models end to end on Ray.
 
@@ -90,45 +105,70 @@ def show_config(config: Any) -> None:
     click.echo(to_yaml(config), nl=False)
 
 
-_JOB_ADDRESS_HELP = ("Ray job server (dashboard) URL. Default: RAY_ADDRESS if it is http(s)://, "
-                     "else http://127.0.0.1:8265.")
+_JOB_ADDRESS_HELP = (
+    "Ray job server (dashboard) URL. Default: RAY_ADDRESS if it is http(s)://, else http://127.0.0.1:8265."
+)
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @click.option("--address", default=None, help=_JOB_ADDRESS_HELP)
-@click.option("--working-dir", default=None, type=click.Path(file_okay=False),
-              help="Project folder uploaded with the job (default: '.'; not with --image).")
-@click.option("--pip", "pip_packages", multiple=True, metavar="REQ",
-              help="pip requirement for the job (repeatable).")
+@click.option(
+    "--working-dir",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Project folder uploaded with the job (default: '.'; not with --image).",
+)
+@click.option("--pip", "pip_packages", multiple=True, metavar="REQ", help="pip requirement for the job (repeatable).")
 @click.option("--requirements", type=click.Path(dir_okay=False), default=None, help="pip requirements file.")
-@click.option("--image", default=None,
-              help="Prebuilt image holding hiwar (Ray image_uri; needs podman on the nodes).")
-@click.option("--env-var", "env_names", multiple=True, metavar="NAME",
-              help="Send this variable's local value (repeatable). Secret-looking names (*KEY*, *TOKEN*, "
-                   "*SECRET*, *PASSWORD*) are never sent: the job requires them to be set on the cluster.")
-@click.option("--exclude", "excludes", multiple=True, metavar="PATTERN",
-              help="Extra upload exclude (repeatable).")
-@click.option("--python", "python_exe", default="python", show_default=True,
-              help="Interpreter on the cluster.")
-@click.option("--follow", is_flag=True,
-              help="Stream the logs until the job ends; exit 0 only if it SUCCEEDED.")
+@click.option("--image", default=None, help="Prebuilt image holding hiwar (Ray image_uri; needs podman on the nodes).")
+@click.option(
+    "--env-var",
+    "env_names",
+    multiple=True,
+    metavar="NAME",
+    help="Send this variable's local value (repeatable). Secret-looking names (*KEY*, *TOKEN*, "
+    "*SECRET*, *PASSWORD*) are never sent: the job requires them to be set on the cluster.",
+)
+@click.option("--exclude", "excludes", multiple=True, metavar="PATTERN", help="Extra upload exclude (repeatable).")
+@click.option("--python", "python_exe", default="python", show_default=True, help="Interpreter on the cluster.")
+@click.option("--follow", is_flag=True, help="Stream the logs until the job ends; exit 0 only if it SUCCEEDED.")
 @click.option("--no-wait", is_flag=True, help="Return right after submitting.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_context
-def submit(ctx: click.Context, command: tuple[str, ...], address: str | None, working_dir: str | None,
-           pip_packages: tuple[str, ...], requirements: str | None, image: str | None,
-           env_names: tuple[str, ...], excludes: tuple[str, ...], python_exe: str, follow: bool,
-           no_wait: bool) -> None:
+def submit(
+    ctx: click.Context,
+    command: tuple[str, ...],
+    address: str | None,
+    working_dir: str | None,
+    pip_packages: tuple[str, ...],
+    requirements: str | None,
+    image: str | None,
+    env_names: tuple[str, ...],
+    excludes: tuple[str, ...],
+    python_exe: str,
+    follow: bool,
+    no_wait: bool,
+) -> None:
     """Submit a hiwar command as a Ray job: hiwar submit [OPTIONS] -- COMMAND [ARGS]...
 
     Example: hiwar submit --follow -- generate -c configs/paper-gpu.yaml
     """
     from hiwar.cluster.jobs import run_submit
 
-    result = run_submit(command, address=address, working_dir=working_dir, pip=pip_packages,
-                        requirements=requirements, image=image, env_names=env_names, excludes=excludes,
-                        python=python_exe, follow=follow, no_wait=no_wait,
-                        echo=lambda s: click.echo(s, nl=False))
+    result = run_submit(
+        command,
+        address=address,
+        working_dir=working_dir,
+        pip=pip_packages,
+        requirements=requirements,
+        image=image,
+        env_names=env_names,
+        excludes=excludes,
+        python=python_exe,
+        follow=follow,
+        no_wait=no_wait,
+        echo=lambda s: click.echo(s, nl=False),
+    )
     ctx.exit(result.exit_code)
 
 
@@ -159,8 +199,7 @@ def jobs_status(job_id: str, address: str | None) -> None:
 @jobs_group.command("logs")
 @click.argument("job_id")
 @click.option("--address", default=None, help=_JOB_ADDRESS_HELP)
-@click.option("--follow", "-f", is_flag=True,
-              help="Keep streaming until the job ends; exit 0 only if it SUCCEEDED.")
+@click.option("--follow", "-f", is_flag=True, help="Keep streaming until the job ends; exit 0 only if it SUCCEEDED.")
 @click.pass_context
 def jobs_logs(ctx: click.Context, job_id: str, address: str | None, follow: bool) -> None:
     """Print a job's logs."""
@@ -188,13 +227,21 @@ def human_eval_group() -> None:
 
 @human_eval_group.command("export")
 @click.argument("inputs", nargs=-1, required=True)
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
-              help="Export folder (default: human_eval.output_dir, else <run_dir>/human_eval).")
-@click.option("--model", "model_name", default=None,
-              help="Model name for conversation records (default: each record's generator.model).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Export folder (default: human_eval.output_dir, else <run_dir>/human_eval).",
+)
+@click.option(
+    "--model",
+    "model_name",
+    default=None,
+    help="Model name for conversation records (default: each record's generator.model).",
+)
 @config_options
-def human_eval_export(config: Any, inputs: tuple[str, ...], out_dir: str | None,
-                      model_name: str | None) -> None:
+def human_eval_export(config: Any, inputs: tuple[str, ...], out_dir: str | None, model_name: str | None) -> None:
     """Sample replies from INPUTS (dataset folders, conversation files, replies files) into blind sheets."""
     from hiwar.evaluation.human.export import run_export
 
@@ -204,14 +251,25 @@ def human_eval_export(config: Any, inputs: tuple[str, ...], out_dir: str | None,
 
 @human_eval_group.command("analyze")
 @click.argument("sheets_dir", type=click.Path(file_okay=False))
-@click.option("--key", "key_path", type=click.Path(dir_okay=False), default=None,
-              help="The export's key.json (default: in SHEETS_DIR or its parent).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
-              help="Report folder (default: report/ beside the key).")
+@click.option(
+    "--key",
+    "key_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="The export's key.json (default: in SHEETS_DIR or its parent).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Report folder (default: report/ beside the key).",
+)
 @click.option("--allow-partial", is_flag=True, help="Analyse the valid scores even when some have problems.")
 @config_options
-def human_eval_analyze(config: Any, sheets_dir: str, key_path: str | None, out_dir: str | None,
-                       allow_partial: bool) -> None:
+def human_eval_analyze(
+    config: Any, sheets_dir: str, key_path: str | None, out_dir: str | None, allow_partial: bool
+) -> None:
     """Validate the filled sheets in SHEETS_DIR, then report agreement (kappa, rho, alpha) and mean scores."""
     from hiwar.evaluation.human.analyze import run_analyze
 
@@ -220,10 +278,19 @@ def human_eval_analyze(config: Any, sheets_dir: str, key_path: str | None, out_d
 
 
 @cli.command()
-@click.option("--model", "-m", "models", multiple=True, metavar="ID_OR_PATH",
-              help="Model to evaluate instead of evaluation.models (repeatable).")
-@click.option("--dataset", default=None, help="Dataset folder or Parquet/JSONL file (default: evaluation.dataset, "
-              "else <run_dir>/dataset).")
+@click.option(
+    "--model",
+    "-m",
+    "models",
+    multiple=True,
+    metavar="ID_OR_PATH",
+    help="Model to evaluate instead of evaluation.models (repeatable).",
+)
+@click.option(
+    "--dataset",
+    default=None,
+    help="Dataset folder or Parquet/JSONL file (default: evaluation.dataset, else <run_dir>/dataset).",
+)
 @config_options
 def evaluate(config: Any, models: tuple[str, ...], dataset: str | None) -> None:
     """Score models on the held-out split (perplexity, bits per byte, RAVEN) and write one comparison report.
@@ -253,8 +320,12 @@ def generate(config: Any) -> None:
 
 
 @cli.command()
-@click.option("--dataset", default=None, type=click.Path(file_okay=False),
-              help="Dataset folder (default: generation.output_dir, else <run_dir>/dataset).")
+@click.option(
+    "--dataset",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Dataset folder (default: generation.output_dir, else <run_dir>/dataset).",
+)
 @config_options
 def split(config: Any, dataset: str | None) -> None:
     """Re-split a generated dataset with generation.splits (fractions, by_pair) and the run seed."""
@@ -268,8 +339,11 @@ def split(config: Any, dataset: str | None) -> None:
 
 
 @cli.command()
-@click.option("--dataset", default=None, help="Dataset folder or Parquet/JSONL file of conversations "
-              "(default: <run_dir>/dataset).")
+@click.option(
+    "--dataset",
+    default=None,
+    help="Dataset folder or Parquet/JSONL file of conversations (default: <run_dir>/dataset).",
+)
 @click.option("--only", default=None, metavar="NAME[,NAME]", help="Train only these training.models names.")
 @config_options
 def train(config: Any, dataset: str | None, only: str | None) -> None:
@@ -281,15 +355,21 @@ def train(config: Any, dataset: str | None, only: str | None) -> None:
 
 
 @cli.command()
-@click.option("--from", "from_stage", default=None, metavar="STAGE",
-              help="Redo this stage and every later one: generate, train, evaluate, human-eval, report.")
+@click.option(
+    "--from",
+    "from_stage",
+    default=None,
+    metavar="STAGE",
+    help="Redo this stage and every later one: generate, train, evaluate, human-eval, report.",
+)
 @config_options
 def pipeline(config: Any, from_stage: str | None) -> None:
     """Generate, train, evaluate, export human-eval sheets and report, in one resumable run folder."""
     from hiwar.pipeline import run_pipeline
 
-    result = run_pipeline(config, from_stage=from_stage,
-                          on_stage=lambda o: click.echo(f"{o.stage:<11} {o.status} ({o.seconds:.0f} s)"))
+    result = run_pipeline(
+        config, from_stage=from_stage, on_stage=lambda o: click.echo(f"{o.stage:<11} {o.status} ({o.seconds:.0f} s)")
+    )
     if result.ran_nothing:
         click.echo(f"nothing to do: every stage of {result.run_dir} is done (use --from STAGE to redo one)")
     else:
@@ -297,10 +377,21 @@ def pipeline(config: Any, from_stage: str | None) -> None:
 
 
 @cli.command()
-@click.option("--out", "out_dir", default="runs/demo", show_default=True, type=click.Path(file_okay=False),
-              help="Folder for the demo's models, dataset, evaluation and report.")
-@click.option("--conversations", default=300, show_default=True, type=click.IntRange(10, 100_000),
-              help="Conversations to generate.")
+@click.option(
+    "--out",
+    "out_dir",
+    default="runs/demo",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder for the demo's models, dataset, evaluation and report.",
+)
+@click.option(
+    "--conversations",
+    default=300,
+    show_default=True,
+    type=click.IntRange(10, 100_000),
+    help="Conversations to generate.",
+)
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="Ray Train workers.")
 def demo(out_dir: str, conversations: int, workers: int) -> None:
     """The whole blueprint in miniature on this CPU: tiny models, no download, a few minutes."""

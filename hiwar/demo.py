@@ -48,9 +48,11 @@ def teacher_example(conv: Conversation, prompt_version: str = "v1", max_turns: i
     marker = {"user": prompt.user_marker, "assistant": prompt.assistant_marker}
     transcript = "\n".join(f"{marker[m['role']]} {m['content']}" for m in messages)
     return Conversation(
-        id=f"teacher-{conv.id}", messages=[*instruction_messages(row, prompt_version),
-                                           {"role": "assistant", "content": transcript}],
-        topic=conv.topic, country=conv.country, generator=Generator(model="human", engine="handwritten"),
+        id=f"teacher-{conv.id}",
+        messages=[*instruction_messages(row, prompt_version), {"role": "assistant", "content": transcript}],
+        topic=conv.topic,
+        country=conv.country,
+        generator=Generator(model="human", engine="handwritten"),
         metadata={"source": conv.id},
     )
 
@@ -79,27 +81,40 @@ def build_models(models_dir: Path) -> dict[str, Path]:
     paths = model_paths(models_dir)
     # Llama shape for the teacher: with rotary positions a tiny model learns turn alternation (which role marker
     # comes next) several times faster than GPT-2's learned absolute positions did here.
-    teacher = build_tiny_model(paths["teacher-base"],
-                               TinySpec(arch="llama", layers=2, hidden=128, heads=4, max_positions=1024))
-    student = build_tiny_model(paths["student-base"],
-                               TinySpec(arch="gpt2", layers=2, hidden=64, heads=2, max_positions=1024, seed=1),
-                               tokenizer_dir=teacher)
+    teacher = build_tiny_model(
+        paths["teacher-base"], TinySpec(arch="llama", layers=2, hidden=128, heads=4, max_positions=1024)
+    )
+    student = build_tiny_model(
+        paths["student-base"],
+        TinySpec(arch="gpt2", layers=2, hidden=64, heads=2, max_positions=1024, seed=1),
+        tokenizer_dir=teacher,
+    )
     encoder = build_tiny_encoder(paths["encoder"], tokenizer_dir=teacher)
     return {"teacher-base": teacher, "student-base": student, "encoder": encoder}
 
 
 def demo_config(out: Path, models: dict[str, Path], conversations: int, workers: int) -> dict[str, Any]:
     """The run config of the demo, as YAML data (written to ``<out>/demo.yaml`` for the user to read and rerun)."""
-    train_common = {"num_workers": workers, "resources_per_worker": {"CPU": 1.0}, "max_seq_len": 1024,
-                    "per_device_train_batch_size": 8, "learning_rate": 3.0e-3, "warmup_steps": 0.05,
-                    "lr_scheduler_type": "constant_with_warmup",
-                    "logging_steps": 10, "eval_steps": None}
+    train_common = {
+        "num_workers": workers,
+        "resources_per_worker": {"CPU": 1.0},
+        "max_seq_len": 1024,
+        "per_device_train_batch_size": 8,
+        "learning_rate": 3.0e-3,
+        "warmup_steps": 0.05,
+        "lr_scheduler_type": "constant_with_warmup",
+        "logging_steps": 10,
+        "eval_steps": None,
+    }
     return {
         "run_dir": str(out),
         "seed": 0,
         "cluster": {"include_dashboard": True, "dashboard_host": "127.0.0.1"},
         "generation": {
-            "engine": "transformers", "model": str(out / "models" / "teacher"), "replicas": 1, "batch_size": 64,
+            "engine": "transformers",
+            "model": str(out / "models" / "teacher"),
+            "replicas": 1,
+            "batch_size": 64,
             # No repetition penalty: a tiny model's role markers are single tokens, and penalising them breaks turns.
             # Two exchanges take at most ~200 tokens: a longer output is a runaway (rejected as truncated), and a batch
             # decodes until its longest row stops, so a lower cap saves time without losing conversations.
@@ -107,23 +122,34 @@ def demo_config(out: Path, models: dict[str, Path], conversations: int, workers:
             "grid": {"target_total": conversations, "min_turns": TURNS, "max_turns": TURNS},
             "splits": {"train": 0.8, "validation": 0.1, "test": 0.1},
         },
-        "training": {**train_common, "models": [{"name": "student", "model": str(models["student-base"])}],
-                     "max_steps": 40},
+        "training": {
+            **train_common,
+            "models": [{"name": "student", "model": str(models["student-base"])}],
+            "max_steps": 40,
+        },
         "evaluation": {
             # The fine-tuned student comes from the training stage; the teacher plays the instruction-tuned
             # baseline. (Add student-base here to see what fine-tuning changed; it costs another minute.)
             "models": [{"name": "teacher", "path": str(out / "models" / "teacher")}],
-            "raven": {"encoder": str(models["encoder"]), "max_conversations": 20, "max_turns": 2,
-                      "bootstrap_samples": 200, "engine": {"sampling": {"temperature": 0.0, "max_tokens": 64,
-                                                                         "repetition_penalty": 1.0, "top_p": 1.0}}},
+            "raven": {
+                "encoder": str(models["encoder"]),
+                "max_conversations": 20,
+                "max_turns": 2,
+                "bootstrap_samples": 200,
+                "engine": {"sampling": {"temperature": 0.0, "max_tokens": 64, "repetition_penalty": 1.0, "top_p": 1.0}},
+            },
         },
         "human_eval": {"samples_per_model": 10},
         # The teacher is a fixture, not the subject: it trains in Ray Train's local mode (num_workers 0, in this
         # process, 2 threads), which skips ~35 s of worker start-up. 150 steps x 8 transcripts (14 passes over
         # the 85 hand-written ones) teach the turn format (about a quarter of its generations pass validation)
         # without memorising them (300 steps x 16 did: a quarter of the outputs were then exact duplicates).
-        "_teacher": {**train_common, "num_workers": 0, "resources_per_worker": {"CPU": float(workers)},
-                     "max_steps": 150},
+        "_teacher": {
+            **train_common,
+            "num_workers": 0,
+            "resources_per_worker": {"CPU": float(workers)},
+            "max_steps": 150,
+        },
     }
 
 
@@ -132,15 +158,20 @@ def train_teacher(out: Path, models: dict[str, Path], data: dict[str, Any]) -> P
     from hiwar.training.run import run_train
 
     teacher_data = write_teacher_dataset(out / "teacher_data")
-    config = RunConfig.model_validate({
-        "run_dir": str(out), "seed": data["seed"], "cluster": data["cluster"],
-        "training": {**data["_teacher"], "models": [{"name": "teacher", "model": str(models["teacher-base"])}]},
-    })
+    config = RunConfig.model_validate(
+        {
+            "run_dir": str(out),
+            "seed": data["seed"],
+            "cluster": data["cluster"],
+            "training": {**data["_teacher"], "models": [{"name": "teacher", "model": str(models["teacher-base"])}]},
+        }
+    )
     return run_train(config, dataset=str(teacher_data))[0]
 
 
-def run_demo(out_dir: str | Path = "runs/demo", conversations: int = 300, workers: int = 2,
-             echo: Callable[[str], None] = print) -> Any:
+def run_demo(
+    out_dir: str | Path = "runs/demo", conversations: int = 300, workers: int = 2, echo: Callable[[str], None] = print
+) -> Any:
     """Run the miniature blueprint end to end; return the pipeline result."""
     from hiwar.cluster.session import connect, shutdown
     from hiwar.pipeline import run_pipeline

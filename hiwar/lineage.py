@@ -29,8 +29,13 @@ def code_version() -> dict[str, str | None]:
     root = Path(__file__).resolve().parents[1]
     commit = None
     try:
-        out = subprocess.run(["git", "-C", str(root), "describe", "--always", "--dirty=+dirty", "--abbrev=12"],
-                             capture_output=True, text=True, timeout=5, check=False)
+        out = subprocess.run(
+            ["git", "-C", str(root), "describe", "--always", "--dirty=+dirty", "--abbrev=12"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
         commit = out.stdout.strip() or None
     except (OSError, subprocess.TimeoutExpired):
         pass

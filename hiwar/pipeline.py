@@ -72,8 +72,11 @@ class RunPaths:
             return [self.dataset]
         if stage == "train":  # the model folders and their Ray Train runs (or a rerun would resume at the end)
             storage = Path(config.training.storage_path or self.run_dir / "train")
-            return [p for m in config.training.models
-                    for p in (Path(m.output_dir) if m.output_dir else self.models / m.name, storage / m.name)]
+            return [
+                p
+                for m in config.training.models
+                for p in (Path(m.output_dir) if m.output_dir else self.models / m.name, storage / m.name)
+            ]
         if stage == "evaluate":
             return [self.evaluation]
         if stage == "human-eval":
@@ -105,7 +108,7 @@ def reset_from(paths: RunPaths, config: RunConfig, stage: str) -> None:
     """Delete markers and outputs of ``stage`` and every later stage."""
     if stage not in STAGES:
         raise ConfigError(f"--from {stage!r}: unknown stage (expected one of {', '.join(STAGES)})")
-    redo = STAGES[STAGES.index(stage):]
+    redo = STAGES[STAGES.index(stage) :]
     # Markers first, so that a reset cut short still reruns every stage it was asked to redo.
     targets = [paths.manifest(name) for name in redo]
     targets += [t for name in reversed(redo) for t in paths.stage_outputs(name, config)]
@@ -136,8 +139,13 @@ def _stage_generate(config: RunConfig, paths: RunPaths) -> dict[str, Any]:
 
     dataset = run_generate(config)
     files = _files_under(dataset / "data")
-    return {"dataset": str(dataset), "dataset_fingerprint": fingerprint(files), "generator": config.generation.model,
-            "seed": config.seed, "sampling": config.generation.sampling.model_dump()}
+    return {
+        "dataset": str(dataset),
+        "dataset_fingerprint": fingerprint(files),
+        "generator": config.generation.model,
+        "seed": config.seed,
+        "sampling": config.generation.sampling.model_dump(),
+    }
 
 
 def _stage_train(config: RunConfig, paths: RunPaths) -> dict[str, Any]:
@@ -146,17 +154,26 @@ def _stage_train(config: RunConfig, paths: RunPaths) -> dict[str, Any]:
     if not config.training.models:
         return {"models": [], "note": "training.models is empty: nothing to fine-tune"}
     folders = run_train(config, dataset=str(paths.dataset))
-    return {"models": [str(f) for f in folders], "base_models": [m.model for m in config.training.models],
-            "dataset_fingerprint": fingerprint(_files_under(paths.dataset / "data")),
-            "seed": config.training.seed if config.training.seed is not None else config.seed}
+    return {
+        "models": [str(f) for f in folders],
+        "base_models": [m.model for m in config.training.models],
+        "dataset_fingerprint": fingerprint(_files_under(paths.dataset / "data")),
+        "seed": config.training.seed if config.training.seed is not None else config.seed,
+    }
 
 
 def evaluation_targets(config: RunConfig, paths: RunPaths) -> list[Any]:
     """Fine-tuned models (from this run's training, named as in training) then the configured baselines."""
     from hiwar.evaluation.config import ModelSpec
 
-    trained = [ModelSpec(name=m.name, path=str(Path(m.output_dir) if m.output_dir else paths.models / m.name),
-                         trust_remote_code=m.trust_remote_code) for m in config.training.models]
+    trained = [
+        ModelSpec(
+            name=m.name,
+            path=str(Path(m.output_dir) if m.output_dir else paths.models / m.name),
+            trust_remote_code=m.trust_remote_code,
+        )
+        for m in config.training.models
+    ]
     taken = {spec.path for spec in trained} | {spec.name for spec in trained}
     return trained + [m for m in config.evaluation.model_specs() if m.path not in taken and m.name not in taken]
 
@@ -167,8 +184,11 @@ def _stage_evaluate(config: RunConfig, paths: RunPaths) -> dict[str, Any]:
     targets = evaluation_targets(config, paths)
     config = config.model_copy(update={"evaluation": config.evaluation.model_copy(update={"models": targets})})
     report_dir = run_evaluate(config, dataset=str(paths.dataset))
-    return {"report": str(report_dir / "report.md"), "models": {m.name: m.path for m in targets},
-            "dataset_fingerprint": fingerprint(_files_under(paths.dataset / "data"))}
+    return {
+        "report": str(report_dir / "report.md"),
+        "models": {m.name: m.path for m in targets},
+        "dataset_fingerprint": fingerprint(_files_under(paths.dataset / "data")),
+    }
 
 
 def replies_for_rating(paths: RunPaths) -> Path | None:
@@ -214,12 +234,21 @@ def _run_stage(stage: str, config: RunConfig, paths: RunPaths) -> StageOutcome:
     log.info("stage %s: starting", stage)
     outputs = STAGE_FUNCTIONS[stage](config, paths)
     seconds = time.perf_counter() - t0
-    write_json(paths.manifest(stage), {
-        "stage": stage, "status": "done", "started_at": started, "finished_at": utc_now(),
-        "seconds": round(seconds, 2), "outputs": outputs, "config_fingerprint": config_fingerprint(config),
-        "seed": config.seed, "code_version": code_version(),
-        "logs": {"pipeline": str(paths.logs / "pipeline.log"), "ray": _ray_log_dir()},
-    })
+    write_json(
+        paths.manifest(stage),
+        {
+            "stage": stage,
+            "status": "done",
+            "started_at": started,
+            "finished_at": utc_now(),
+            "seconds": round(seconds, 2),
+            "outputs": outputs,
+            "config_fingerprint": config_fingerprint(config),
+            "seed": config.seed,
+            "code_version": code_version(),
+            "logs": {"pipeline": str(paths.logs / "pipeline.log"), "ray": _ray_log_dir()},
+        },
+    )
     log.info("stage %s: done in %.1f s", stage, seconds)
     return StageOutcome(stage, "done", seconds, outputs)
 
@@ -234,7 +263,9 @@ def _attach_log_file(paths: RunPaths) -> logging.Handler:
 
 
 def run_pipeline(
-    config: RunConfig, from_stage: str | None = None, stages: tuple[str, ...] = STAGES,
+    config: RunConfig,
+    from_stage: str | None = None,
+    stages: tuple[str, ...] = STAGES,
     on_stage: Callable[[StageOutcome], None] | None = None,
 ) -> PipelineResult:
     """Run every unfinished stage in order; return what each did.

@@ -35,8 +35,12 @@ def _dataset_section(paths: RunPaths) -> list[str]:
     if stats is None:
         return lines + ["No stats.json (generation did not finish)."]
     splits = stats.get("splits") or {}
-    return lines + _scalars(stats.get("counts") or {}) + _scalars(stats, ("acceptance_rate", "generator")) + [
-        f"- split {name}: {count}" for name, count in splits.items() if isinstance(count, int)]
+    return (
+        lines
+        + _scalars(stats.get("counts") or {})
+        + _scalars(stats, ("acceptance_rate", "generator"))
+        + [f"- split {name}: {count}" for name, count in splits.items() if isinstance(count, int)]
+    )
 
 
 def _models_section(config: RunConfig, paths: RunPaths) -> list[str]:
@@ -70,8 +74,7 @@ def write_run_report(config: RunConfig, paths: RunPaths) -> Path:
     lines = [
         "# hiwar run report",
         "",
-        f"Run folder: `{paths.run_dir}`; config: `{paths.run_dir / 'config.resolved.yaml'}`; "
-        f"code: {code_version()}",
+        f"Run folder: `{paths.run_dir}`; config: `{paths.run_dir / 'config.resolved.yaml'}`; code: {code_version()}",
         "",
         *_dataset_section(paths),
         "",

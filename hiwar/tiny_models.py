@@ -95,15 +95,25 @@ def _model_config(spec: TinySpec, tokenizer: object) -> object:
         from transformers import GPT2Config
 
         return GPT2Config(
-            vocab_size=vocab, n_positions=spec.max_positions, n_embd=spec.hidden, n_layer=spec.layers,
-            n_head=spec.heads, **ids,
+            vocab_size=vocab,
+            n_positions=spec.max_positions,
+            n_embd=spec.hidden,
+            n_layer=spec.layers,
+            n_head=spec.heads,
+            **ids,
         )
     from transformers import LlamaConfig
 
     return LlamaConfig(
-        vocab_size=vocab, hidden_size=spec.hidden, intermediate_size=2 * spec.hidden, num_hidden_layers=spec.layers,
-        num_attention_heads=spec.heads, num_key_value_heads=spec.heads, max_position_embeddings=spec.max_positions,
-        tie_word_embeddings=False, **ids,
+        vocab_size=vocab,
+        hidden_size=spec.hidden,
+        intermediate_size=2 * spec.hidden,
+        num_hidden_layers=spec.layers,
+        num_attention_heads=spec.heads,
+        num_key_value_heads=spec.heads,
+        max_position_embeddings=spec.max_positions,
+        tie_word_embeddings=False,
+        **ids,
     )
 
 

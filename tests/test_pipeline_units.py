@@ -58,10 +58,15 @@ def test_unknown_from_stage(tmp_path: Path) -> None:
 
 
 def test_evaluation_targets_are_trained_models_then_baselines(tmp_path: Path) -> None:
-    config = config_for(tmp_path, "training.models=[{name: a, model: base-a}]",
-                        "evaluation.models=[org/baseline, {name: a, path: elsewhere}]")
+    config = config_for(
+        tmp_path,
+        "training.models=[{name: a, model: base-a}]",
+        "evaluation.models=[org/baseline, {name: a, path: elsewhere}]",
+    )
     targets = evaluation_targets(config, RunPaths(config))
-    assert [(t.name, t.path) for t in targets] == [("a", str(tmp_path / "models" / "a")),
-                                                   ("org--baseline", "org/baseline")]
+    assert [(t.name, t.path) for t in targets] == [
+        ("a", str(tmp_path / "models" / "a")),
+        ("org--baseline", "org/baseline"),
+    ]
     bare = config_for(tmp_path, "evaluation.models=[org/baseline]")
     assert [t.path for t in evaluation_targets(bare, RunPaths(bare))] == ["org/baseline"]

@@ -19,8 +19,9 @@ def test_gpt2_loads_and_generates(tiny_gpt2: Path) -> None:
     assert (tokenizer.bos_token, tokenizer.eos_token, tokenizer.pad_token) == (BOS, EOS, PAD)
     assert model.config.vocab_size == len(tokenizer)
     assert sum(p.numel() for p in model.parameters()) < 1_000_000
-    text = tokenizer.apply_chat_template([{"role": "user", "content": "مرحبا"}], tokenize=False,
-                                         add_generation_prompt=True)
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "مرحبا"}], tokenize=False, add_generation_prompt=True
+    )
     inputs = tokenizer(text, return_tensors="pt", add_special_tokens=False)
     with torch.inference_mode():
         out = model.generate(**inputs, max_new_tokens=8, do_sample=False, min_new_tokens=8)

@@ -184,9 +184,7 @@ def fit_problems(config: Any, groups: Sequence[NodeGroup], where: str = "templat
         if not settings.use_gpu:
             continue
         per_worker = settings.resources_per_worker
-        room = _capacity(
-            groups, per_worker.get("GPU", 1.0), per_worker.get("CPU", 0.0), settings.accelerator_type
-        )
+        room = _capacity(groups, per_worker.get("GPU", 1.0), per_worker.get("CPU", 0.0), settings.accelerator_type)
         if room < settings.num_workers:
             name = spec.name if spec else "training"
             problems.append(
@@ -203,9 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--config", help="rayjob: the run config to put in its ConfigMap")
     args = parser.parse_args(argv)
     try:
-        text = (
-            render_rayjob(args.config) if args.name == "rayjob" and args.config else template_text(args.name)
-        )
+        text = render_rayjob(args.config) if args.name == "rayjob" and args.config else template_text(args.name)
     except HiwarError as err:
         print(f"Error: {err}", file=sys.stderr)
         return 2

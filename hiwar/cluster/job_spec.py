@@ -68,9 +68,7 @@ def hiwar_args(command: Sequence[str]) -> list[str]:
     while args and args[0] in ("--", "hiwar"):
         args = args[1:]
     if not args:
-        raise HiwarError(
-            "submit: give the hiwar command to run after --, e.g. hiwar submit -- doctor --no-ray"
-        )
+        raise HiwarError("submit: give the hiwar command to run after --, e.g. hiwar submit -- doctor --no-ray")
     return args
 
 
@@ -145,9 +143,7 @@ def check_config(path: str | None, overrides: list[str]) -> list[str]:
     return []
 
 
-def _place_config(
-    args: list[str], working_dir: Path | None, env_vars: dict[str, str]
-) -> tuple[list[str], bool]:
+def _place_config(args: list[str], working_dir: Path | None, env_vars: dict[str, str]) -> tuple[list[str], bool]:
     """Make the config file reach the job; returns the new args and whether the job must write it back."""
     found = find_config(args)
     if found is None:
@@ -202,9 +198,7 @@ def build_job_spec(
     wd = None if image else _working_dir(working_dir or ".")
     env_vars, required = split_env_names(env_names, environ)
     found = find_config(args)
-    notes = (
-        check_config(found[1] if found else None, overrides_of(args)) if found or overrides_of(args) else []
-    )
+    notes = check_config(found[1] if found else None, overrides_of(args)) if found or overrides_of(args) else []
     args, attached = _place_config(args, wd, env_vars)
     runtime_env = _runtime_env(wd, pip, requirements, image, env_vars, excludes)
     if required or attached:

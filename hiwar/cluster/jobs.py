@@ -50,8 +50,7 @@ def resolve_job_address(address: str | None = None) -> str:
     if address:
         if not address.startswith(("http://", "https://")):
             raise HiwarError(
-                f"--address {address}: give the job server's HTTP address (the dashboard), "
-                f"e.g. {DEFAULT_ADDRESS}"
+                f"--address {address}: give the job server's HTTP address (the dashboard), e.g. {DEFAULT_ADDRESS}"
             )
         return address.rstrip("/")
     env = os.environ.get("RAY_ADDRESS", "")
@@ -249,14 +248,9 @@ def format_jobs(jobs: Sequence[Any], width: int = 60) -> str:
     rows = [("JOB", "STATUS", "STARTED (UTC)", "ENTRYPOINT")]
     for job in jobs:
         entry = job.entrypoint if len(job.entrypoint) <= width else job.entrypoint[: width - 3] + "..."
-        rows.append(
-            (job.submission_id or job.job_id or "-", str(job.status.value), _when(job.start_time), entry)
-        )
+        rows.append((job.submission_id or job.job_id or "-", str(job.status.value), _when(job.start_time), entry))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths, strict=True)) + "  " + row[3]
-        for row in rows
-    ]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths, strict=True)) + "  " + row[3] for row in rows]
     return "\n".join(lines) + "\n"
 
 

@@ -15,9 +15,7 @@ class ModelSpec(Section):
     """One model under evaluation."""
 
     name: str = Field("", description="Short name in the report (default: derived from the path).")
-    path: str = Field(
-        ..., min_length=1, description="Hub id or local folder (e.g. <run_dir>/models/aragpt2)."
-    )
+    path: str = Field(..., min_length=1, description="Hub id or local folder (e.g. <run_dir>/models/aragpt2).")
     trust_remote_code: bool = Field(False, description="Run the model's own code; only for models you trust.")
 
     @model_validator(mode="after")
@@ -47,9 +45,7 @@ class ActorConfig(Section):
     """An actor pool: how many actors, each with what resources, fed how many rows at a time."""
 
     actors: int = Field(1, ge=1, description="Actors in the pool; each loads the model once.")
-    batch_size: int = Field(
-        16, ge=1, description="Rows (conversations or turns) per batch sent to one actor."
-    )
+    batch_size: int = Field(16, ge=1, description="Rows (conversations or turns) per batch sent to one actor.")
     num_cpus: float = Field(1.0, gt=0, description="CPUs per actor (also its torch thread count on CPU).")
     num_gpus: float = Field(0.0, ge=0, description="GPUs per actor; 0 runs on CPU.")
     dtype: str = Field(
@@ -64,18 +60,14 @@ class PerplexityConfig(ActorConfig):
     mask: Literal["assistant", "all"] = Field(
         "assistant", description="Score assistant tokens only (as training) or every token."
     )
-    window: int | None = Field(
-        None, ge=2, description="Tokens per forward pass (default: the model's context)."
-    )
+    window: int | None = Field(None, ge=2, description="Tokens per forward pass (default: the model's context).")
     stride: int | None = Field(
         None,
         ge=1,
         description="New tokens scored per window step (default: window/2; "
         "at most window-1 so each scored token has context).",
     )
-    max_tokens_per_batch: int = Field(
-        8192, ge=16, description="Padded tokens per forward pass inside an actor."
-    )
+    max_tokens_per_batch: int = Field(8192, ge=16, description="Padded tokens per forward pass inside an actor.")
 
 
 class RavenConfig(ActorConfig):
@@ -94,9 +86,7 @@ class RavenConfig(ActorConfig):
         "auto",
         description="'auto': sentence-transformers when installed and the encoder is one, else transformers.",
     )
-    text_prefix: str = Field(
-        "", description="Prefix for both texts before encoding (e5 models want 'query: ')."
-    )
+    text_prefix: str = Field("", description="Prefix for both texts before encoding (e5 models want 'query: ').")
     max_length: int = Field(512, ge=8, description="Encoder tokens per text (longer texts are truncated).")
     turns: Literal["all", "last", "sample"] = Field(
         "all", description="Which assistant turns of a conversation are scored."
@@ -139,9 +129,7 @@ class EvaluationConfig(Section):
     models: list[ModelSpec | str] = Field(
         default_factory=list, description="Models: hub ids or folders, or {name, path, trust_remote_code}."
     )
-    dataset: str | None = Field(
-        None, description="Dataset folder or Parquet/JSONL file (default: <run_dir>/dataset)."
-    )
+    dataset: str | None = Field(None, description="Dataset folder or Parquet/JSONL file (default: <run_dir>/dataset).")
     split: str = Field("test", description="Split of a hiwar dataset folder to score.")
     perplexity: PerplexityConfig = Field(default_factory=PerplexityConfig)
     raven: RavenConfig = Field(default_factory=RavenConfig)

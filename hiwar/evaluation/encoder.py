@@ -20,9 +20,8 @@ def mean_pool(hidden: Any, attention_mask: Any) -> Any:
 
 
 def is_sentence_transformers_model(path: str) -> bool:
-    """Whether ``path`` is a sentence-transformers model (a local folder with its ``modules.json``, or an id
-    from
-    the ``sentence-transformers/`` organisation)."""
+    """Whether ``path`` is a sentence-transformers model: a local folder with its ``modules.json``, or an id
+    from the ``sentence-transformers/`` organisation."""
     return (Path(path) / "modules.json").is_file() or path.startswith("sentence-transformers/")
 
 
@@ -32,9 +31,8 @@ class TextEncoder:
     Args:
         path: hub id or folder.
         pooling: ``mean`` over attention-masked tokens, or ``cls`` (first token).
-        backend: ``transformers``, ``sentence-transformers`` or ``auto`` (the latter when installed and
-        ``path`` is
-            one; its own pooling and normalisation then apply).
+        backend: ``transformers``, ``sentence-transformers`` or ``auto`` (sentence-transformers when it is
+            installed and ``path`` is such a model; the model's own pooling and normalisation then apply).
         prefix: prepended to every text (e5 models expect ``"query: "``).
         max_length: encoder tokens per text; longer texts are truncated.
     """
@@ -62,16 +60,12 @@ class TextEncoder:
         if use_st:
             from sentence_transformers import SentenceTransformer
 
-            self.model = SentenceTransformer(
-                path, device=str(self.device), trust_remote_code=trust_remote_code
-            )
+            self.model = SentenceTransformer(path, device=str(self.device), trust_remote_code=trust_remote_code)
         else:
             from transformers import AutoModel, AutoTokenizer
 
             self.tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-            self.model = (
-                AutoModel.from_pretrained(path, trust_remote_code=trust_remote_code).to(self.device).eval()
-            )
+            self.model = AutoModel.from_pretrained(path, trust_remote_code=trust_remote_code).to(self.device).eval()
             if self.tokenizer.pad_token_id is None:
                 self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
 
@@ -79,9 +73,7 @@ class TextEncoder:
         """Float32 embeddings, one row per text (not normalised; cosine normalises)."""
         texts = [self.prefix + t for t in texts]
         if self.backend == "sentence-transformers":
-            return np.asarray(
-                self.model.encode(texts, batch_size=batch_size, convert_to_numpy=True), dtype=np.float32
-            )
+            return np.asarray(self.model.encode(texts, batch_size=batch_size, convert_to_numpy=True), dtype=np.float32)
         import torch
 
         out = []

@@ -13,9 +13,7 @@ from typing import Any
 NO_TRUNCATION = 10_000_000
 
 
-def encode_for_scoring(
-    tokenizer: Any, messages: list[dict[str, str]], mask: str
-) -> tuple[list[int], list[int]] | None:
+def encode_for_scoring(tokenizer: Any, messages: list[dict[str, str]], mask: str) -> tuple[list[int], list[int]] | None:
     """(input ids, labels) of a whole conversation with training's formatting and mask, or None if unusable.
 
     Args:
@@ -32,18 +30,14 @@ def encode_for_scoring(
 
 
 def scored_contents(messages: list[dict[str, str]], mask: str) -> list[str]:
-    """The message contents whose tokens are scored: the assistant contents, or for ``mask="all"`` every
-    message
-    up to the last assistant one (training drops messages after it).
+    """The message contents whose tokens are scored: the assistant contents, or for ``mask="all"`` every message up to
+    the last assistant one (training drops messages after it).
 
     Bits per byte and per character divide the NLL by the UTF-8 bytes and the characters of exactly these
-    strings
-    (template markup and end-of-turn tokens add NLL but no bytes; see docs/evaluation.md).
+    strings (template markup and end-of-turn tokens add NLL but no bytes; see docs/evaluation.md).
     """
     last = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=-1)
-    return [
-        m["content"] for i, m in enumerate(messages[: last + 1]) if mask == "all" or m["role"] == "assistant"
-    ]
+    return [m["content"] for i, m in enumerate(messages[: last + 1]) if mask == "all" or m["role"] == "assistant"]
 
 
 def text_size(texts: list[str]) -> tuple[int, int]:

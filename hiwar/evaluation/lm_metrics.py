@@ -21,9 +21,7 @@ def bits_per_unit(nll: float, units: int) -> float:
     return nll / LN2 / units if units > 0 else float("nan")
 
 
-def _group_metrics(
-    nll: np.ndarray, tokens: np.ndarray, n_bytes: np.ndarray, n_chars: np.ndarray
-) -> dict[str, Any]:
+def _group_metrics(nll: np.ndarray, tokens: np.ndarray, n_bytes: np.ndarray, n_chars: np.ndarray) -> dict[str, Any]:
     total_nll, total_tokens = float(nll.sum()), int(tokens.sum())
     return {
         "conversations": int(len(nll)),

@@ -2,8 +2,7 @@
 inputs.
 
 The marker ``<output>.done.json`` is written after the output, atomically, and holds a hash of everything the
-output depends on (model, config, dataset fingerprint). A rerun skips an output whose marker matches and
-redoes one
+output depends on (model, config, dataset fingerprint). A rerun skips an output whose marker matches and redoes one
 whose inputs changed or that a killed run left without a marker.
 """
 

@@ -3,8 +3,8 @@
 The method is Hugging Face's "perplexity of fixed-length models": windows of ``window`` tokens start every
 ``stride`` tokens; each window scores only the tokens that no earlier window scored, so every token is scored
 exactly once, with at least ``window - stride`` preceding tokens as context (all of them inside the first
-window). The first
-token of a sequence has no context and is never scored (with hiwar's formats it is BOS or template markup).
+window). The first token of a sequence has no context and is never scored (with hiwar's formats it is BOS or
+template markup).
 """
 
 from __future__ import annotations
@@ -34,8 +34,7 @@ def effective_stride(window: int, stride: int | None) -> int:
 
 
 def plan_windows(n_tokens: int, window: int, stride: int | None = None) -> list[Window]:
-    """Hugging Face's strided windows: starts at 0, stride, 2*stride...; each scores the tokens after the
-    previous
+    """Hugging Face's strided windows: starts at 0, stride, 2*stride...; each scores the tokens after the previous
     window's end, so positions ``1 .. n_tokens - 1`` are scored once each (position 0 has no context)."""
     stride = effective_stride(window, stride)
     windows: list[Window] = []
@@ -49,9 +48,7 @@ def plan_windows(n_tokens: int, window: int, stride: int | None = None) -> list[
     return windows
 
 
-def window_pieces(
-    ids: list[int], labels: list[int], window: int, stride: int | None
-) -> list[tuple[list, list]]:
+def window_pieces(ids: list[int], labels: list[int], window: int, stride: int | None) -> list[tuple[list, list]]:
     """(input ids, labels) per window; labels outside the window's targets are ``IGNORE``."""
     pieces = []
     for w in plan_windows(len(ids), window, stride):
@@ -73,9 +70,7 @@ def _micro_batches(lengths: list[int], max_tokens: int) -> list[list[int]]:
     return batches
 
 
-def forward_nll(
-    model: Any, pieces: list[tuple[list, list]], pad_id: int, device: Any
-) -> list[tuple[float, int]]:
+def forward_nll(model: Any, pieces: list[tuple[list, list]], pad_id: int, device: Any) -> list[tuple[float, int]]:
     """Summed NLL (nats) and scored-token count of each (ids, labels) piece, in one right-padded forward
     pass."""
     import torch

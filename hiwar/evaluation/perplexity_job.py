@@ -59,9 +59,7 @@ def run_perplexity(spec: ModelSpec, rows: list[dict[str, Any]], cfg: PerplexityC
     cols = score_conversations(spec, rows, cfg)
     frame = pd.DataFrame(cols).sort_values("id", kind="stable")
     with np.errstate(divide="ignore", invalid="ignore"):
-        frame["perplexity"] = np.where(
-            frame["n_tokens"] > 0, np.exp(frame["nll"] / frame["n_tokens"]), np.nan
-        )
+        frame["perplexity"] = np.where(frame["n_tokens"] > 0, np.exp(frame["nll"] / frame["n_tokens"]), np.nan)
     out_dir.mkdir(parents=True, exist_ok=True)
     frame.to_parquet(out_dir / "conversations.parquet", index=False)
     scored = frame[frame["n_tokens"] > 0]

@@ -105,7 +105,5 @@ def write_plots(out_dir: Path, results: list[dict[str, Any]]) -> list[Path]:
     ):
         topics, grid = _topic_grid(group, metric, field)
         if topics:
-            plots.append(
-                heat_map(out_dir / f"{field}_by_topic.png", [r["name"] for r in group], topics, grid, title)
-            )
+            plots.append(heat_map(out_dir / f"{field}_by_topic.png", [r["name"] for r in group], topics, grid, title))
     return plots

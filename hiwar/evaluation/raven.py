@@ -1,6 +1,5 @@
-"""RAVEN: the mean cosine similarity between a model's replies and the reference replies, in
-sentence-embedding
-space, with a bootstrap 95% interval (resampling conversations) and per-topic means.
+"""RAVEN: the mean cosine similarity between a model's replies and the reference replies, in sentence-embedding space,
+with a bootstrap 95% interval (resampling conversations) and per-topic means.
 
 Per scored turn: ``score = max(0, cos(E(reply), E(reference)))``. Cosine lies in [-1, 1]; negative similarity
 means "unrelated" as much as 0 does, so it is clipped to 0 and RAVEN lies in [0, 1]. An empty reply scores 0.

@@ -101,9 +101,7 @@ def replies_and_scores(spec: ModelSpec, rows: list[dict[str, Any]], cfg: RavenCo
     return replies_frame(spec, rows, out), out[SCORE_COLUMNS]
 
 
-def run_raven(
-    spec: ModelSpec, rows: list[dict[str, Any]], cfg: RavenConfig, seed: int, out_dir: Path
-) -> dict:
+def run_raven(spec: ModelSpec, rows: list[dict[str, Any]], cfg: RavenConfig, seed: int, out_dir: Path) -> dict:
     """Replies, similarities and the RAVEN summary for ``spec``; writes ``replies.parquet`` and
     ``turns.parquet``."""
     import pandas as pd

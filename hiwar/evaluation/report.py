@@ -91,9 +91,7 @@ def markdown_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     return "\n".join(lines)
 
 
-def topic_table(
-    results: list[dict[str, Any]], metric: str, field: str
-) -> tuple[list[str], list[dict[str, Any]]]:
+def topic_table(results: list[dict[str, Any]], metric: str, field: str) -> tuple[list[str], list[dict[str, Any]]]:
     """Per-topic values of one metric: (topics, one row per model)."""
     topics = sorted({t for r in results for t in (lookup(r, (metric, "per_topic")) or {})})
     rows = []
@@ -150,8 +148,7 @@ def render_markdown(report: dict[str, Any], plots: list[str]) -> str:
     parts = [
         "# hiwar evaluation report",
         "",
-        f"Created {report['created_at']} by hiwar {report['code'].get('hiwar')} "
-        f"(git {report['code'].get('git')}).",
+        f"Created {report['created_at']} by hiwar {report['code'].get('hiwar')} (git {report['code'].get('git')}).",
         "",
         f"Dataset: `{data.get('path')}` split `{data.get('split')}`, "
         f"fingerprint `{data.get('fingerprint', '-')}`, {data.get('conversations', 0)} conversations.",
@@ -169,8 +166,7 @@ def render_markdown(report: dict[str, Any], plots: list[str]) -> str:
         "",
     ]
     parts += ["## Models", ""] + [
-        f"- **{r['model']}**: `{r['path']}` (perplexity: {r['perplexity_status']}, "
-        f"RAVEN: {r['raven_status']})"
+        f"- **{r['model']}**: `{r['path']}` (perplexity: {r['perplexity_status']}, RAVEN: {r['raven_status']})"
         for r in rows
     ]
     for metric, field, title in (
@@ -195,9 +191,7 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
         writer = csv.DictWriter(fh, fieldnames=[c for c, _ in COLUMNS])
         writer.writeheader()
         for row in rows:
-            writer.writerow(
-                {k: ("" if v is None else repr(v) if isinstance(v, float) else v) for k, v in row.items()}
-            )
+            writer.writerow({k: ("" if v is None else repr(v) if isinstance(v, float) else v) for k, v in row.items()})
     return path
 
 

@@ -73,9 +73,7 @@ def log_skipped(convs: list[Any]) -> None:
     from hiwar.evaluation.examples import perplexity_rows
 
     for reason, info in perplexity_rows(convs)[1].to_dict().items():
-        log.warning(
-            "skipping %d conversation(s): %s (e.g. %s)", info["count"], reason, ", ".join(info["examples"])
-        )
+        log.warning("skipping %d conversation(s): %s (e.g. %s)", info["count"], reason, ", ".join(info["examples"]))
 
 
 def run_metric(name: str, out_dir: Path, key: dict[str, Any], compute: Callable[[], dict]) -> dict[str, Any]:
@@ -111,12 +109,9 @@ def resolved_window(spec: ModelSpec, window: int | None) -> int:
     from hiwar.evaluation.loading import model_context
 
     context = model_context(
-        SimpleNamespace(
-            config=AutoConfig.from_pretrained(spec.path, trust_remote_code=spec.trust_remote_code)
-        )
+        SimpleNamespace(config=AutoConfig.from_pretrained(spec.path, trust_remote_code=spec.trust_remote_code))
     )
     return min(window, context) if window else context
-
 
 
 def weights_stamp(path: str) -> str | None:
@@ -127,6 +122,7 @@ def weights_stamp(path: str) -> str | None:
         return None
     stats = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir() if p.is_file())
     return hashlib.sha256(repr(stats).encode()).hexdigest()[:16]
+
 
 class ModelEvaluation:
     """Both metrics of one model; a model that cannot be loaded fails both with the same reason."""
@@ -143,8 +139,12 @@ class ModelEvaluation:
         self.spec, self.convs, self.ev, self.data = spec, convs, ev, data
         self.seed = ev.raven.seed if ev.raven.seed is not None else seed
         self.model_dir = out / "models" / spec.name
-        self.base_key = {"model": spec.model_dump(), "weights": weights_stamp(spec.path),
-                         "dataset": data["fingerprint"], "split": data["split"]}
+        self.base_key = {
+            "model": spec.model_dump(),
+            "weights": weights_stamp(spec.path),
+            "dataset": data["fingerprint"],
+            "split": data["split"],
+        }
         self._load_problem: list[str | None] = []
 
     METRICS = ("perplexity", "raven")
@@ -153,8 +153,9 @@ class ModelEvaluation:
         """One metric's result (with its status), from its marker when it is finished already."""
         if not getattr(self.ev, metric).enabled:
             return {"status": "disabled"}
-        compute, key = (self.perplexity, self.perplexity_key()) if metric == "perplexity" else (
-            self.raven, self.raven_key())
+        compute, key = (
+            (self.perplexity, self.perplexity_key()) if metric == "perplexity" else (self.raven, self.raven_key())
+        )
         return run_metric(f"{self.spec.name}/{metric}", self.model_dir / metric, key, compute)
 
     def result(self, metrics: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -218,9 +219,7 @@ class ModelEvaluation:
         rows, skipped = raven_rows(self.convs, rv.turns, rv.max_turns, rv.max_conversations, self.seed)
         self.check_model()
         if not rows:
-            raise DataError(
-                "no assistant turns to score: " + json.dumps(skipped.to_dict(), ensure_ascii=False)
-            )
+            raise DataError("no assistant turns to score: " + json.dumps(skipped.to_dict(), ensure_ascii=False))
         summary = run_raven(self.spec, rows, rv, self.seed, self.model_dir / "raven")
         return {**summary, "encoder": rv.encoder, "pooling": rv.pooling, "skipped": skipped.to_dict()}
 
@@ -277,9 +276,7 @@ def run_evaluate(config: RunConfig, models: list[str] | None = None, dataset: st
     write_report(out_dir, results, data, config, code_version())
     if not any(r[m]["status"] == "ok" for r in results for m in ("perplexity", "raven")):
         reasons = "; ".join(
-            f"{r['name']}: {r[m].get('reason', r[m]['status'])}"
-            for r in results
-            for m in ("perplexity", "raven")
+            f"{r['name']}: {r[m].get('reason', r[m]['status'])}" for r in results for m in ("perplexity", "raven")
         )
         raise HiwarError(f"nothing could be evaluated ({reasons}); see {out_dir / 'report.md'}")
     return out_dir

@@ -13,9 +13,8 @@ from hiwar.record import utc_now
 
 
 def parse_and_validate(batch: Any, validation: dict[str, Any], max_tokens: int) -> Any:
-    """Ray Data batch function (pyarrow in, pyarrow out): adds ``messages_json``, ``reasons`` and
-    ``created_at``;
-    drops the prompt columns (they are rebuilt from the grid when needed)."""
+    """Ray Data batch function (pyarrow in, pyarrow out): adds ``messages_json``, ``reasons`` and ``created_at``; drops
+    the prompt columns (they are rebuilt from the grid when needed)."""
     import pyarrow as pa
 
     from hiwar.generation import metrics

@@ -20,9 +20,7 @@ class JsonlMetricsCallback(TrainerCallback):
     size.
     """
 
-    def __init__(
-        self, path: str | Path, collator: SFTCollator, world_size: int = 1, resume_step: int = 0
-    ) -> None:
+    def __init__(self, path: str | Path, collator: SFTCollator, world_size: int = 1, resume_step: int = 0) -> None:
         self.path = Path(path)
         self.resume_step = resume_step
         self.collator = collator
@@ -37,9 +35,7 @@ class JsonlMetricsCallback(TrainerCallback):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._drop_after(self.resume_step)  # the Trainer loads its state after this hook
 
-    def on_log(
-        self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any
-    ) -> None:
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
         if not state.is_world_process_zero or not logs:
             return
         elapsed = max(time.perf_counter() - self._start, 1e-9)

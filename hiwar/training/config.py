@@ -32,13 +32,9 @@ class LoraSettings(Section):
 class ModelSpec(Section):
     """One base model to fine-tune."""
 
-    name: str = Field(
-        ..., pattern=NAME_PATTERN, description="Short name: Ray run name and output folder name."
-    )
+    name: str = Field(..., pattern=NAME_PATTERN, description="Short name: Ray run name and output folder name.")
     model: str = Field(..., min_length=1, description="Hub id or local folder of the base model.")
-    trust_remote_code: bool = Field(
-        False, description="Run the model's own code from the hub; off unless asked for."
-    )
+    trust_remote_code: bool = Field(False, description="Run the model's own code from the hub; off unless asked for.")
     output_dir: str | None = Field(None, description="Model folder (default: <run_dir>/models/<name>).")
     overrides: dict[str, Any] = Field(
         default_factory=dict,
@@ -52,35 +48,23 @@ class TrainingConfig(Section):
     models: list[ModelSpec] = Field(default_factory=list, description="Base models to fine-tune, in order.")
 
     # Data prep (labels are computed once, here; see hiwar.training.data).
-    max_seq_len: int = Field(
-        1024, ge=8, description="Tokens per sequence; longer conversations lose trailing turns."
-    )
+    max_seq_len: int = Field(1024, ge=8, description="Tokens per sequence; longer conversations lose trailing turns.")
     mask: Literal["assistant", "all"] = Field("assistant", description="Which tokens carry the loss.")
-    packing: bool = Field(
-        False, description="Pack several conversations into one sequence (attention kept apart)."
-    )
+    packing: bool = Field(False, description="Pack several conversations into one sequence (attention kept apart).")
     group_by_length: bool | None = Field(
         None,
         description="Batch sequences of similar length (HF's LengthGroupedSampler: random mega-batches, sorted "
         "inside) so that little padding is left; null: on with packing (packed sequences differ only by their "
         "unfilled tails), off without it.",
     )
-    validation_split: str | None = Field(
-        "validation", description="Split for validation loss; null disables it."
-    )
+    validation_split: str | None = Field("validation", description="Split for validation loss; null disables it.")
     max_train_rows: int | None = Field(None, ge=1, description="Use only the first N training conversations.")
-    max_validation_rows: int | None = Field(
-        None, ge=1, description="Use only the first N validation conversations."
-    )
+    max_validation_rows: int | None = Field(None, ge=1, description="Use only the first N validation conversations.")
 
     # Optimisation.
     learning_rate: float = Field(5.0e-5, gt=0.0)
-    lr_scheduler_type: str = Field(
-        "cosine", description="Any transformers scheduler name: linear, cosine, constant."
-    )
-    warmup_steps: float = Field(
-        0.03, ge=0.0, description="Warmup: steps (>= 1) or a ratio of all steps (< 1)."
-    )
+    lr_scheduler_type: str = Field("cosine", description="Any transformers scheduler name: linear, cosine, constant.")
+    warmup_steps: float = Field(0.03, ge=0.0, description="Warmup: steps (>= 1) or a ratio of all steps (< 1).")
     weight_decay: float = Field(0.0, ge=0.0)
     max_grad_norm: float = Field(1.0, gt=0.0)
     num_train_epochs: float = Field(1.0, gt=0.0)
@@ -100,15 +84,9 @@ class TrainingConfig(Section):
     precision: Literal["auto", "bf16", "fp16", "fp32"] = Field(
         "auto", description="auto: bf16 on GPUs that support it, else fp16 on GPUs, fp32 on CPU."
     )
-    gradient_checkpointing: bool = Field(
-        False, description="Recompute activations in backward to save memory."
-    )
-    fsdp: bool = Field(
-        False, description="Shard parameters, gradients and optimizer state (FSDP); GPUs only."
-    )
-    fsdp_options: str = Field(
-        "full_shard auto_wrap", description="transformers TrainingArguments.fsdp value."
-    )
+    gradient_checkpointing: bool = Field(False, description="Recompute activations in backward to save memory.")
+    fsdp: bool = Field(False, description="Shard parameters, gradients and optimizer state (FSDP); GPUs only.")
+    fsdp_options: str = Field("full_shard auto_wrap", description="transformers TrainingArguments.fsdp value.")
     attn_implementation: str | None = Field(
         None, description="'sdpa', 'eager' or 'flash_attention_2' (packing then flattens each batch)."
     )
@@ -128,9 +106,7 @@ class TrainingConfig(Section):
     accelerator_type: str | None = Field(None, description="Ray accelerator type for workers, e.g. 'A100'.")
     torch_threads: int | None = Field(None, ge=1, description="torch threads per worker (default: its CPUs).")
     max_failures: int = Field(0, ge=-1, description="Worker-group restarts within one run (-1: no limit).")
-    storage_path: str | None = Field(
-        None, description="Ray Train storage (default: <run_dir>/train); shared FS."
-    )
+    storage_path: str | None = Field(None, description="Ray Train storage (default: <run_dir>/train); shared FS.")
 
     @model_validator(mode="after")
     def _check(self) -> TrainingConfig:
@@ -168,10 +144,6 @@ class TrainingConfig(Section):
         if self.use_gpu:
             return
         if self.fsdp:
-            raise ValueError(
-                f"{where}fsdp needs GPU workers (use_gpu: true); on CPU use plain data parallel or LoRA"
-            )
+            raise ValueError(f"{where}fsdp needs GPU workers (use_gpu: true); on CPU use plain data parallel or LoRA")
         if self.precision in ("bf16", "fp16"):
-            raise ValueError(
-                f"{where}precision {self.precision} needs GPU workers (use_gpu: true); CPU trains fp32"
-            )
+            raise ValueError(f"{where}precision {self.precision} needs GPU workers (use_gpu: true); CPU trains fp32")

@@ -76,9 +76,7 @@ def encode_conversation(
         return None, 0
     if not any(assistant):
         return None, 0
-    labels = [
-        tok if (mask == "all" or flag) else IGNORE_INDEX for tok, flag in zip(ids, assistant, strict=True)
-    ]
+    labels = [tok if (mask == "all" or flag) else IGNORE_INDEX for tok, flag in zip(ids, assistant, strict=True)]
     return {"input_ids": ids, "labels": labels, "attention_mask": [1] * len(ids)}, end
 
 
@@ -119,9 +117,7 @@ def _flag_tokens(tokenizer: Any, text: str, spans: Sequence[tuple[int, int]]) ->
 
 
 def _render(tokenizer: Any, messages: list[dict[str, str]], template: str, prompt: bool = False) -> str:
-    return tokenizer.apply_chat_template(
-        messages, chat_template=template, tokenize=False, add_generation_prompt=prompt
-    )
+    return tokenizer.apply_chat_template(messages, chat_template=template, tokenize=False, add_generation_prompt=prompt)
 
 
 def _spans_by_prefixes(
@@ -153,9 +149,7 @@ def _spans_by_prefixes(
     return text, spans
 
 
-def _encode_by_prefixes(
-    tokenizer: Any, messages: list[dict[str, str]], template: str
-) -> tuple[list[int], list[int]]:
+def _encode_by_prefixes(tokenizer: Any, messages: list[dict[str, str]], template: str) -> tuple[list[int], list[int]]:
     """Token ids and assistant flags from :func:`_spans_by_prefixes` (templates without generation tags)."""
     return _flag_tokens(tokenizer, *_spans_by_prefixes(tokenizer, messages, template))
 

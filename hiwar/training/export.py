@@ -46,9 +46,7 @@ def _merge_lora(checkpoint: Path, base_model: str, trust_remote_code: bool, dest
         if (checkpoint / name).exists():
             shutil.copy2(checkpoint / name, adapter / name)
     shutil.copy2(checkpoint / "trainer_state.json", dest / "trainer_state.json")
-    base = AutoModelForCausalLM.from_pretrained(
-        base_model, trust_remote_code=trust_remote_code, dtype=torch.float32
-    )
+    base = AutoModelForCausalLM.from_pretrained(base_model, trust_remote_code=trust_remote_code, dtype=torch.float32)
     merged = PeftModel.from_pretrained(base, str(checkpoint)).merge_and_unload()
     merged.save_pretrained(dest)
 

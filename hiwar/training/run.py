@@ -41,8 +41,7 @@ def select_models(training: TrainingConfig, only: str | None) -> list[ModelSpec]
     unknown = [name for name in wanted if name not in known]
     if unknown:
         raise ConfigError(
-            f"--only {only}: unknown model name(s) {', '.join(unknown)} "
-            f"(training.models has {', '.join(known)})"
+            f"--only {only}: unknown model name(s) {', '.join(unknown)} (training.models has {', '.join(known)})"
         )
     return [known[name] for name in wanted]
 
@@ -91,9 +90,7 @@ def _prepare_tokenizer(spec: ModelSpec, index: int) -> tuple[Any, str]:
     return tokenizer, kind
 
 
-def _trainer(
-    config: RunConfig, spec: ModelSpec, settings: TrainingConfig, loop_config: dict[str, Any]
-) -> Any:
+def _trainer(config: RunConfig, spec: ModelSpec, settings: TrainingConfig, loop_config: dict[str, Any]) -> Any:
     from ray.train import CheckpointConfig, FailureConfig, ScalingConfig
     from ray.train import RunConfig as RayRunConfig
     from ray.train.torch import TorchConfig, TorchTrainer

@@ -75,9 +75,7 @@ def grouped(settings: TrainingConfig) -> bool:
     return settings.packing if settings.group_by_length is None else settings.group_by_length
 
 
-def training_arguments(
-    settings: TrainingConfig, seed: int, output_dir: str, has_eval: bool, precision: str
-) -> Any:
+def training_arguments(settings: TrainingConfig, seed: int, output_dir: str, has_eval: bool, precision: str) -> Any:
     """``TrainingArguments`` from the config (checkpoints go to a local folder; Ray Train persists them)."""
     from transformers import TrainingArguments
 
@@ -245,9 +243,7 @@ def _summary(trainer: Any, output: Any, collator: Any, precision: str, resume_st
     import torch
     import torch.distributed as dist
 
-    counts = torch.tensor(
-        [collator.real_tokens, collator.pad_tokens], dtype=torch.float64, device=trainer.args.device
-    )
+    counts = torch.tensor([collator.real_tokens, collator.pad_tokens], dtype=torch.float64, device=trainer.args.device)
     if dist.is_available() and dist.is_initialized():
         dist.all_reduce(counts)
     real, pad = (float(x) for x in counts.cpu())

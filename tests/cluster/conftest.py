@@ -120,9 +120,7 @@ def ray_head() -> Iterator[RayHead]:
     # Token auth off: Ray 2.60 turns it on whenever ~/.ray/auth_token exists, and whether this test process
     # sends the token depends on whether another test ran ray.init first. The head listens on loopback only.
     env.update(RAY_AUTH_MODE="disabled")
-    env.update(
-        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}", HF_TOKEN=CLUSTER_SECRET
-    )
+    env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}", HF_TOKEN=CLUSTER_SECRET)
     for attempt in (1, 2, 3):
         # Short path: Ray's unix sockets live under the temp dir and their paths are limited to ~107 bytes.
         temp_dir = Path(tempfile.mkdtemp(prefix="hwray", dir="/tmp"))

@@ -38,9 +38,7 @@ def _spec_text(spec: object) -> str:
 def test_secret_values_never_enter_the_job_spec(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_TOKEN", "sekrit")
     monkeypatch.setenv("HIWAR_PLAIN", "plain-value")
-    spec = build_job_spec(
-        ["hiwar", "doctor", "--no-ray"], working_dir=REPO, env_names=["HF_TOKEN", "HIWAR_PLAIN"]
-    )
+    spec = build_job_spec(["hiwar", "doctor", "--no-ray"], working_dir=REPO, env_names=["HF_TOKEN", "HIWAR_PLAIN"])
     assert "sekrit" not in _spec_text(spec)
     assert spec.runtime_env["env_vars"] == {"HIWAR_PLAIN": "plain-value"}
     assert spec.required_env == ["HF_TOKEN"]
@@ -57,9 +55,7 @@ def test_secret_values_never_enter_the_job_spec(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_secret_names_are_matched_by_pattern() -> None:
-    env = {
-        name: "v" for name in ("OPENAI_API_KEY", "aws_secret_access_key", "DB_PASSWORD", "GH_TOKEN", "MODE")
-    }
+    env = {name: "v" for name in ("OPENAI_API_KEY", "aws_secret_access_key", "DB_PASSWORD", "GH_TOKEN", "MODE")}
     spec = build_job_spec(["config"], working_dir=REPO, env_names=list(env), environ=env)
     assert spec.required_env == ["OPENAI_API_KEY", "aws_secret_access_key", "DB_PASSWORD", "GH_TOKEN"]
     assert spec.runtime_env["env_vars"] == {"MODE": "v"}

@@ -110,9 +110,7 @@ def test_fit_check_catches_configs_the_cluster_cannot_hold(name: str) -> None:
     assert any("generation" in p for p in fit_problems(too_wide, node_groups(name), name))
     wrong_gpu = load_config(PAPER, ["generation.engine=vllm", "generation.accelerator_type=TPU-v5"])
     assert any("TPU-v5" in p for p in fit_problems(wrong_gpu, node_groups(name), name))
-    too_many = load_config(
-        PAPER, ["training.use_gpu=true", "training.num_workers=1000", "training.models=[]"]
-    )
+    too_many = load_config(PAPER, ["training.use_gpu=true", "training.num_workers=1000", "training.models=[]"])
     assert any("1000 worker" in p for p in fit_problems(too_many, node_groups(name), name))
 
 

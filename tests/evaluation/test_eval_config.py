@@ -25,9 +25,7 @@ def test_models_as_paths_or_mappings() -> None:
         ("qwen", "Qwen/Qwen2.5-7B-Instruct", True),
     ]
     assert config.evaluation.raven.engine.sampling.temperature == 0.0  # greedy replies by default
-    partial = load_config(
-        None, ["evaluation.raven.engine.sampling.max_tokens=8"]
-    ).evaluation.raven.engine.sampling
+    partial = load_config(None, ["evaluation.raven.engine.sampling.max_tokens=8"]).evaluation.raven.engine.sampling
     assert (partial.temperature, partial.repetition_penalty, partial.max_tokens) == (0.0, 1.0, 8)
 
 

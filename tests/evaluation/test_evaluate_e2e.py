@@ -1,6 +1,5 @@
-"""End to end through local Ray: two tiny models and a broken one, perplexity, bits per byte, RAVEN, the
-report,
-resume and the CLI."""
+"""End to end through local Ray: two tiny models and a broken one, perplexity, bits per byte, RAVEN, the report, resume
+and the CLI."""
 
 from __future__ import annotations
 
@@ -103,27 +102,21 @@ def test_perplexity_job_equals_plain_model_loss(evaluated: dict, tiny_gpt2: Path
     from hiwar.training.data import tokenize_conversation
 
     gpt2 = evaluated["report"]["models"][0]
-    frame = pd.read_parquet(
-        evaluated["out"] / "models" / gpt2["name"] / "perplexity" / "conversations.parquet"
-    )
+    frame = pd.read_parquet(evaluated["out"] / "models" / gpt2["name"] / "perplexity" / "conversations.parquet")
     model = load_causal_lm(str(tiny_gpt2), False, "float32", pick_device(1))
     tokenizer = load_tokenizer(str(tiny_gpt2))
     total_nll = total_tokens = total_bytes = 0
     for conv in evaluated["convs"][:-1]:
         enc = tokenize_conversation(tokenizer, conv.messages, 100_000)
         with torch.no_grad():
-            loss = model(
-                input_ids=torch.tensor([enc["input_ids"]]), labels=torch.tensor([enc["labels"]])
-            ).loss
+            loss = model(input_ids=torch.tensor([enc["input_ids"]]), labels=torch.tensor([enc["labels"]])).loss
         count = sum(1 for t in enc["labels"][1:] if t != -100)
         row = frame.set_index("id").loc[conv.id]
         assert row["n_tokens"] == count and row["nll"] / count == pytest.approx(loss.item(), rel=1e-5)
         total_nll, total_tokens = total_nll + loss.item() * count, total_tokens + count
         total_bytes += sum(len(m["content"].encode()) for m in conv.messages if m["role"] == "assistant")
     ppl = gpt2["perplexity"]
-    assert ppl["perplexity"] == pytest.approx(
-        float(torch.exp(torch.tensor(total_nll / total_tokens))), rel=1e-5
-    )
+    assert ppl["perplexity"] == pytest.approx(float(torch.exp(torch.tensor(total_nll / total_tokens))), rel=1e-5)
     assert ppl["bits_per_byte"] == pytest.approx(total_nll / 0.6931471805599453 / total_bytes, rel=1e-5)
 
 
@@ -151,9 +144,7 @@ def test_rerun_resumes_and_cli_reports(evaluated: dict) -> None:
     out = run_evaluate(evaluated["config"], models=evaluated["models"][:2])
     models = json.loads((out / "report.json").read_text(encoding="utf-8"))["models"]
     assert all(m[metric]["resumed"] for m in models for metric in ("perplexity", "raven"))
-    assert [m["raven"]["raven"] for m in models] == [
-        m["raven"]["raven"] for m in evaluated["report"]["models"][:2]
-    ]
+    assert [m["raven"]["raven"] for m in models] == [m["raven"]["raven"] for m in evaluated["report"]["models"][:2]]
     args = ["evaluate", "-m", evaluated["models"][2]]
     for override in _overrides(evaluated["root"] / "run", Path(evaluated["config"].evaluation.raven.encoder)):
         args += ["--set", override]

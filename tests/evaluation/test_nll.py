@@ -26,9 +26,7 @@ class FixedLogits:
     def __call__(self, input_ids, attention_mask=None):
         import torch
 
-        logits = torch.tensor(
-            [[self.table[t] for t in row] for row in input_ids.tolist()], dtype=torch.float32
-        )
+        logits = torch.tensor([[self.table[t] for t in row] for row in input_ids.tolist()], dtype=torch.float32)
         return type("Out", (), {"logits": logits})()
 
 
@@ -95,13 +93,9 @@ def test_batched_nll_equals_model_loss_one_sequence_at_a_time(gpt2: tuple) -> No
     from hiwar.evaluation.formatting import encode_for_scoring
 
     model, tokenizer = gpt2
-    sequences = [
-        encode_for_scoring(tokenizer, m, mask) for m in _conversations(5) for mask in ("assistant", "all")
-    ]
+    sequences = [encode_for_scoring(tokenizer, m, mask) for m in _conversations(5) for mask in ("assistant", "all")]
     # A small token budget forces several padded micro-batches of mixed lengths.
-    results = score_sequences(
-        model, sequences, window=512, max_tokens_per_batch=300, pad_id=tokenizer.pad_token_id
-    )
+    results = score_sequences(model, sequences, window=512, max_tokens_per_batch=300, pad_id=tokenizer.pad_token_id)
     for (ids, labels), (nll, count) in zip(sequences, results, strict=True):
         with torch.no_grad():
             loss = model(input_ids=torch.tensor([ids]), labels=torch.tensor([labels])).loss.item()
@@ -109,9 +103,7 @@ def test_batched_nll_equals_model_loss_one_sequence_at_a_time(gpt2: tuple) -> No
         assert nll / count == pytest.approx(loss, rel=1e-5)
 
 
-def _hf_strided_reference(
-    model, ids: list[int], labels: list[int], window: int, stride: int
-) -> tuple[float, int]:
+def _hf_strided_reference(model, ids: list[int], labels: list[int], window: int, stride: int) -> tuple[float, int]:
     """Hugging Face's published strided loop, one window at a time, summing NLL of the new targets."""
     import torch
 
@@ -144,9 +136,7 @@ def test_sliding_window_matches_full_pass_when_it_fits_and_hf_loop_when_not(gpt2
     assert roomy[1] == full[1] == len(ids) - 1
     assert roomy[0] == pytest.approx(full[0], rel=1e-5)
     for window, stride in ((32, 16), (40, 39), (24, 5)):
-        [windowed] = score_sequences(
-            model, [(ids, labels)], window=window, stride=stride, max_tokens_per_batch=64
-        )
+        [windowed] = score_sequences(model, [(ids, labels)], window=window, stride=stride, max_tokens_per_batch=64)
         ref_nll, ref_count = _hf_strided_reference(model, ids, labels, window, stride)
         assert windowed[1] == ref_count == len(ids) - 1
         assert windowed[0] == pytest.approx(ref_nll, rel=1e-5)

@@ -40,8 +40,6 @@ def test_bootstrap_resamples_conversations_and_is_seeded() -> None:
     scores, groups = np.array([1.0, 1.0, 1.0, 0.0]), np.array(["a", "a", "a", "b"])
     low, high = bootstrap_interval(scores, groups, samples=2000, seed=0)
     assert (low, high) == (0.0, 1.0)
-    assert bootstrap_interval(scores, groups, 2000, seed=0) == bootstrap_interval(
-        scores, groups, 2000, seed=0
-    )
+    assert bootstrap_interval(scores, groups, 2000, seed=0) == bootstrap_interval(scores, groups, 2000, seed=0)
     assert bootstrap_interval(np.full(5, 0.7), np.arange(5), 100, seed=1) == pytest.approx((0.7, 0.7))
     assert all(math.isnan(v) for v in bootstrap_interval(scores, groups, samples=0, seed=0))

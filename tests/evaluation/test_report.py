@@ -72,10 +72,7 @@ def test_report_files_agree_with_json(tmp_path: Path) -> None:
             else:
                 assert row[column] == ("" if value is None else str(value))
     assert report["table"][0]["raven"] == pytest.approx(0.823456)
-    assert (
-        "no such model folder: /nope" in markdown
-        and "skipped 1 conversation(s): no assistant turn" in markdown
-    )
+    assert "no such model folder: /nope" in markdown and "skipped 1 conversation(s): no assistant turn" in markdown
     assert "exp(total NLL / total scored tokens)" in markdown
     for name in ("raven.png", "bits_per_byte.png", "raven_by_topic.png", "bits_per_byte_by_topic.png"):
         assert (tmp_path / "plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

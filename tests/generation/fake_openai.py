@@ -1,8 +1,7 @@
 """A small OpenAI-compatible HTTP server for tests (``/v1/chat/completions`` and ``/v1/completions``).
 
-Deterministic: for a prompt that names one of ``teach.GOOD_TOPICS`` it answers that topic's shipped
-conversation
-as a transcript; for ``teach.BAD_TOPICS`` it answers HTTP 500 (so the client's retries run out); otherwise a
+Deterministic: for a prompt that names one of ``teach.GOOD_TOPICS`` it answers that topic's shipped conversation as a
+transcript; for ``teach.BAD_TOPICS`` it answers HTTP 500 (so the client's retries run out); otherwise a
 fixed non-transcript text. It requires ``Authorization: Bearer <key>`` and records every request body.
 """
 

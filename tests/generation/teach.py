@@ -1,8 +1,7 @@
 """Test helper: a tiny GPT-2 fine-tuned for a few seconds so greedy decoding writes known transcripts.
 
-It learns, for the prompts of a small grid, to answer with shipped hand-written conversations in the
-generator's
-output format (role-marker lines, then EOS). Topics listed in ``BAD_TOPICS`` are taught a malformed transcript
+It learns, for the prompts of a small grid, to answer with shipped hand-written conversations in the generator's output
+format (role-marker lines, then EOS). Topics listed in ``BAD_TOPICS`` are taught a malformed transcript
 (roles swapped) so the reject path is exercised by the same real model.
 """
 

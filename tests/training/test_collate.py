@@ -53,9 +53,7 @@ def test_packed_sequences_attend_only_within_their_conversation(arch, request):
     with torch.no_grad():
         logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits[0]
         start = 0
-        for size in sorted(
-            (len(e["input_ids"]) for e in examples), reverse=True
-        ):  # packing order: longest first
+        for size in sorted((len(e["input_ids"]) for e in examples), reverse=True):  # packing order: longest first
             ids = next(e["input_ids"] for e in examples if len(e["input_ids"]) == size)
             alone = model(input_ids=torch.tensor([ids])).logits[0]
             torch.testing.assert_close(logits[start : start + size], alone, atol=1e-4, rtol=1e-4)

@@ -68,8 +68,10 @@ def test_shipped_configs_list_models():
     assert local.training.models and not local.training.use_gpu
 
 
-@pytest.mark.parametrize(("packing", "setting", "expected"), [(True, None, True), (False, None, False),
-                                                               (True, False, False), (False, True, True)])
+@pytest.mark.parametrize(
+    ("packing", "setting", "expected"),
+    [(True, None, True), (False, None, False), (True, False, False), (False, True, True)],
+)
 def test_length_grouping_follows_packing_unless_set(packing: bool, setting: bool | None, expected: bool) -> None:
     from hiwar.training.config import TrainingConfig
     from hiwar.training.worker import grouped, training_arguments

@@ -58,9 +58,7 @@ def word_tokenizer():
 
     vocab = {tok: i for i, tok in enumerate(SPECIALS + WORDS + ["<unk>"])}
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()]
-    )
+    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,
         bos_token="<bos>",
@@ -145,9 +143,7 @@ def test_all_tokens_mask(word_tokenizer):
     assert out["labels"] == ids
 
 
-@pytest.mark.parametrize(
-    "template,expected", [(HIWAR_CHAT_TEMPLATE, HIWAR_EXPECTED), (CHATML, CHATML_EXPECTED)]
-)
+@pytest.mark.parametrize("template,expected", [(HIWAR_CHAT_TEMPLATE, HIWAR_EXPECTED), (CHATML, CHATML_EXPECTED)])
 def test_templates_without_generation_tags_give_the_same_mask(word_tokenizer, template, expected):
     untagged = re.sub(r"\{%-?\s*(end)?generation\s*-?%\}", "", template)
     ids, flags = _encode_by_prefixes(word_tokenizer, TWO_TURNS, untagged)
@@ -205,9 +201,7 @@ def test_packing_best_fit_boundaries():
 
 def test_prepare_split_packs_within_max_len(word_tokenizer):
     word_tokenizer.chat_template = None
-    prep = prepare_split(
-        word_tokenizer, [TWO_TURNS, TWO_TURNS[:2], TWO_TURNS[:2]], max_seq_len=20, packing=True
-    )
+    prep = prepare_split(word_tokenizer, [TWO_TURNS, TWO_TURNS[:2], TWO_TURNS[:2]], max_seq_len=20, packing=True)
     assert [len(s["input_ids"]) for s in prep.sequences] == [17, 18]  # 17 alone; 9 + 9 together
     assert prep.stats.sequences == 2
     assert prep.stats.packed_fill == pytest.approx(35 / 40)

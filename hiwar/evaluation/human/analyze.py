@@ -38,19 +38,13 @@ def locate(sheets_dir: str | Path, key_path: str | Path | None = None) -> tuple[
     folder = Path(sheets_dir)
     if not folder.is_dir():
         raise HiwarError(f"{folder}: no such folder of rating sheets")
-    sheets = (
-        folder / SHEETS_DIR if (folder / SHEETS_DIR).is_dir() and not any(folder.glob("rater-*")) else folder
-    )
+    sheets = folder / SHEETS_DIR if (folder / SHEETS_DIR).is_dir() and not any(folder.glob("rater-*")) else folder
     if key_path is not None:
         key = Path(key_path)
     else:
-        key = next(
-            (p for p in (folder / KEY_NAME, folder.parent / KEY_NAME) if p.is_file()), folder / KEY_NAME
-        )
+        key = next((p for p in (folder / KEY_NAME, folder.parent / KEY_NAME) if p.is_file()), folder / KEY_NAME)
     if not key.is_file():
-        raise HiwarError(
-            f"{key}: key file not found (it is written by 'hiwar human-eval export'; pass --key)"
-        )
+        raise HiwarError(f"{key}: key file not found (it is written by 'hiwar human-eval export'; pass --key)")
     return sheets, key
 
 
@@ -93,17 +87,13 @@ def criterion_stats(
     }
     for (i, r1), (j, r2) in itertools.combinations(enumerate(raters), 2):
         both = scored[i] & scored[j]
-        out["pairs"].append(
-            pair_stats(matrix[i][both], matrix[j][both], (r1, r2), scale, n_boot, confidence, rng)
-        )
+        out["pairs"].append(pair_stats(matrix[i][both], matrix[j][both], (r1, r2), scale, n_boot, confidence, rng))
     if len(raters) > 2:
         out["krippendorff_alpha_ordinal"] = ordinal_alpha(matrix, scale)
     return out
 
 
-def analyse(
-    key: dict[str, Any], ratings: Ratings, n_boot: int, confidence: float, seed: int
-) -> dict[str, Any]:
+def analyse(key: dict[str, Any], ratings: Ratings, n_boot: int, confidence: float, seed: int) -> dict[str, Any]:
     """Statistics for all items together (``"all"``) and for each model, per criterion."""
     scale = list(range(key["scale"]["min"], key["scale"]["max"] + 1))
     raters = [r for r in key["raters"] if r in ratings.scores]
@@ -113,9 +103,7 @@ def analyse(
     rng = np.random.default_rng(seed)
     return {
         group: {
-            crit: criterion_stats(
-                _matrix(ratings, raters, codes, crit), raters, scale, n_boot, confidence, rng
-            )
+            crit: criterion_stats(_matrix(ratings, raters, codes, crit), raters, scale, n_boot, confidence, rng)
             for crit in key["criteria"]
         }
         for group, codes in groups.items()

@@ -52,8 +52,7 @@ def default_criteria() -> list[Criterion]:
             name="relevance",
             label_en="Relevance",
             label_ar="الصلة بالموضوع",
-            description_en="Does the reply answer what the user last said and stay on the "
-            "conversation's topic?",
+            description_en="Does the reply answer what the user last said and stay on the conversation's topic?",
             description_ar="هل يجيب الرد عمّا قاله المستخدم في رسالته الأخيرة ويبقى ضمن موضوع المحادثة؟",
         ),
         Criterion(
@@ -88,8 +87,7 @@ class HumanEvalConfig(Section):
     samples_per_model: int = Field(50, ge=1, description="Replies sampled per model (all of them if fewer).")
     stratify_by_topic: bool = Field(
         True,
-        description="Spread each model's sample as evenly as possible over "
-        "topics; off: a plain random sample.",
+        description="Spread each model's sample as evenly as possible over topics; off: a plain random sample.",
     )
     split: str = Field("test", description="Split read from a hiwar dataset folder.")
     max_context_messages: int | None = Field(
@@ -97,9 +95,7 @@ class HumanEvalConfig(Section):
         ge=1,
         description="Show raters at most this many messages before the reply (default: the whole dialogue).",
     )
-    seed: int | None = Field(
-        None, description="Seed for sampling, codes and shuffles (default: the run seed)."
-    )
+    seed: int | None = Field(None, description="Seed for sampling, codes and shuffles (default: the run seed).")
     raters: int = Field(2, ge=2, description="Number of raters (one sheet each).")
     output_dir: str | None = Field(None, description="Export folder (default: <run_dir>/human_eval).")
     bootstrap_samples: int = Field(
@@ -107,14 +103,11 @@ class HumanEvalConfig(Section):
         ge=0,
         description="Bootstrap resamples (over items) for kappa confidence intervals; 0 turns them off.",
     )
-    confidence: float = Field(
-        0.95, gt=0.0, lt=1.0, description="Confidence level of the bootstrap intervals."
-    )
+    confidence: float = Field(0.95, gt=0.0, lt=1.0, description="Confidence level of the bootstrap intervals.")
     plots: bool = Field(True, description="Write PNG plots (score distributions, confusion matrices).")
     allow_partial: bool = Field(
         False,
-        description="Analyse the valid scores when some sheets have problems "
-        "(the problems are listed in the report).",
+        description="Analyse the valid scores when some sheets have problems (the problems are listed in the report).",
     )
 
     @field_validator("criteria")
@@ -132,9 +125,7 @@ class HumanEvalConfig(Section):
     @model_validator(mode="after")
     def _scale(self) -> HumanEvalConfig:
         if self.scale_max <= self.scale_min:
-            raise ValueError(
-                f"scale_max ({self.scale_max}) must be greater than scale_min ({self.scale_min})"
-            )
+            raise ValueError(f"scale_max ({self.scale_max}) must be greater than scale_min ({self.scale_min})")
         return self
 
     @property

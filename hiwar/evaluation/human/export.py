@@ -71,9 +71,7 @@ def build_key(items: list[RatingItem], config: RunConfig, seed: int) -> dict[str
     return key
 
 
-def _sheet_rows(
-    key: dict[str, Any], by_code: dict[str, RatingItem], rater: str, max_ctx: int | None
-) -> list[dict]:
+def _sheet_rows(key: dict[str, Any], by_code: dict[str, RatingItem], rater: str, max_ctx: int | None) -> list[dict]:
     rows = []
     for code in key["order"][rater]:
         item = by_code[code]
@@ -101,9 +99,7 @@ def _guard_filled(out: Path, key: dict[str, Any], criteria: list[str]) -> bool:
         old_id = None
     if old_id == key["export_id"]:
         return True
-    filled = [
-        p.name for p in sorted((out / SHEETS_DIR).glob("rater-*")) if has_scores(read_sheet(p), criteria)
-    ]
+    filled = [p.name for p in sorted((out / SHEETS_DIR).glob("rater-*")) if has_scores(read_sheet(p), criteria)]
     if filled:
         raise HiwarError(
             f"{out}: holds another export (export id {old_id}) whose sheets already have scores "

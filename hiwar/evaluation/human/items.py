@@ -40,9 +40,7 @@ class RatingItem:
     source: str = ""
 
 
-def items_from_conversations(
-    records: list[Conversation], model_name: str | None, source: str
-) -> list[RatingItem]:
+def items_from_conversations(records: list[Conversation], model_name: str | None, source: str) -> list[RatingItem]:
     """Rate each conversation's last assistant turn given the messages before it.
 
     Raises:
@@ -56,8 +54,7 @@ def items_from_conversations(
         model = model_name or record.generator.model
         if not model:
             raise DataError(
-                f"{source}: conversation {record.id!r} records no generator.model; "
-                "name the model with --model"
+                f"{source}: conversation {record.id!r} records no generator.model; name the model with --model"
             )
         last = turns[-1]
         items.append(
@@ -83,11 +80,7 @@ def _parse_context(value: Any) -> list[dict[str, str]]:
         raise ValueError(f"'context' must be a list of messages, got {type(value).__name__}")
     messages = []
     for i, msg in enumerate(value):
-        if (
-            not isinstance(msg, dict)
-            or not isinstance(msg.get("content"), str)
-            or msg.get("role") not in ROLES
-        ):
+        if not isinstance(msg, dict) or not isinstance(msg.get("content"), str) or msg.get("role") not in ROLES:
             raise ValueError(f"context[{i}] must be {{role: {'|'.join(ROLES)}, content: text}}")
         messages.append({"role": msg["role"], "content": msg["content"]})
     return messages

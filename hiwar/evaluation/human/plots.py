@@ -26,9 +26,7 @@ def distributions(key: dict[str, Any], ratings: Ratings, path: Path) -> Path:
     scale = list(range(key["scale"]["min"], key["scale"]["max"] + 1))
     models = sorted({v["model"] for v in key["items"].values()})
     crits = key["criteria"]
-    fig, axes = plt.subplots(
-        len(crits), 1, figsize=(7, 2.4 * len(crits)), squeeze=False, gridspec_kw={"hspace": 0.5}
-    )
+    fig, axes = plt.subplots(len(crits), 1, figsize=(7, 2.4 * len(crits)), squeeze=False, gridspec_kw={"hspace": 0.5})
     width = 0.8 / max(len(models), 1)
     for ax, crit in zip(axes[:, 0], crits, strict=True):
         for m, model in enumerate(models):

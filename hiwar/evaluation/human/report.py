@@ -61,9 +61,7 @@ def _agreement_table(report: dict[str, Any], crit: str, notes: dict[str, None]) 
                     ] = None
             rho = pair["spearman"]
             if rho["reason"]:
-                notes[f"{group}, {crit}, {' vs '.join(pair['raters'])}: rho undefined: {rho['reason']}"] = (
-                    None
-                )
+                notes[f"{group}, {crit}, {' vs '.join(pair['raters'])}: rho undefined: {rho['reason']}"] = None
             row = (
                 f"| {group} | {' / '.join(pair['raters'])} | {pair['n']} | "
                 + " | ".join(_kappa(pair["kappa"][w]) for w in WEIGHTINGS)
@@ -137,9 +135,7 @@ def write_scores_csv(rows: list[dict[str, Any]], path: Path) -> Path:
     return path
 
 
-def write_report(
-    report: dict[str, Any], rows: list[dict[str, Any]], out: Path, plots: list[str] | None = None
-) -> Path:
+def write_report(report: dict[str, Any], rows: list[dict[str, Any]], out: Path, plots: list[str] | None = None) -> Path:
     """Write ``report.json``, ``report.md`` and ``scores.csv`` into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "report.json", report)

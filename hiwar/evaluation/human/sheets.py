@@ -112,6 +112,4 @@ def read_sheet(path: Path) -> SheetRows:
 
 def has_scores(sheet: SheetRows, criteria: list[str]) -> bool:
     """Whether any criterion cell of the sheet is filled in."""
-    return any(
-        str(row.get(c) if row.get(c) is not None else "").strip() for _, row in sheet.rows for c in criteria
-    )
+    return any(str(row.get(c) if row.get(c) is not None else "").strip() for _, row in sheet.rows for c in criteria)

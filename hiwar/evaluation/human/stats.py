@@ -180,9 +180,7 @@ def ordinal_alpha(matrix: np.ndarray, scale: list[int]) -> dict[str, Any]:
         return undefined(f"every score is {int(values[0])}, so there is no disagreement to expect")
     try:
         with np.errstate(divide="ignore", invalid="ignore"):
-            value = krippendorff.alpha(
-                reliability_data=matrix, level_of_measurement="ordinal", value_domain=scale
-            )
+            value = krippendorff.alpha(reliability_data=matrix, level_of_measurement="ordinal", value_domain=scale)
     except (ValueError, ZeroDivisionError) as err:
         return undefined(f"alpha is not defined for these scores ({err})")
     if not math.isfinite(value):

@@ -48,9 +48,7 @@ def _pick_sheet(sheets_dir: Path, rater: str, criteria: list[str], ratings: Rati
     """The one filled sheet of ``rater`` (CSV or JSONL), or None after recording why there is none."""
     found = [read_sheet(p) for p in (sheets_dir / f"{rater}{s}" for s in SHEET_SUFFIXES) if p.is_file()]
     if not found:
-        ratings.problems.append(
-            f"{sheets_dir / rater}.csv: sheet missing (expected {rater}.csv or {rater}.jsonl)"
-        )
+        ratings.problems.append(f"{sheets_dir / rater}.csv: sheet missing (expected {rater}.csv or {rater}.jsonl)")
         return None
     broken = [s for s in found if s.error]
     filled = [s for s in found if not s.error and has_scores(s, criteria)]
@@ -68,9 +66,7 @@ def _pick_sheet(sheets_dir: Path, rater: str, criteria: list[str], ratings: Rati
     return None
 
 
-def _check_rows(
-    sheet: SheetRows, key: dict[str, Any], criteria: list[str], ratings: Ratings
-) -> dict[str, dict]:
+def _check_rows(sheet: SheetRows, key: dict[str, Any], criteria: list[str], ratings: Ratings) -> dict[str, dict]:
     lo, hi = key["scale"]["min"], key["scale"]["max"]
     problems = ratings.problems
     first_row: dict[str, int] = {}
@@ -86,9 +82,7 @@ def _check_rows(
             problems.append(f"{at}, column 'item': unknown item {code!r} (not in the key)")
             continue
         if code in first_row:
-            problems.append(
-                f"{at}, column 'item': item {code} duplicated (first at {sheet.where(first_row[code])})"
-            )
+            problems.append(f"{at}, column 'item': item {code} duplicated (first at {sheet.where(first_row[code])})")
             duplicated.add(code)
             continue
         first_row[code] = number
@@ -120,9 +114,7 @@ def validate_sheets(sheets_dir: Path, key: dict[str, Any]) -> Ratings:
     criteria = key["criteria"]
     for path in sorted(sheets_dir.glob("rater-*")):
         if path.suffix in SHEET_SUFFIXES and path.stem not in key["raters"]:
-            ratings.problems.append(
-                f"{path}: not a sheet of this export (its key has {', '.join(key['raters'])})"
-            )
+            ratings.problems.append(f"{path}: not a sheet of this export (its key has {', '.join(key['raters'])})")
     for rater in key["raters"]:
         sheet = _pick_sheet(sheets_dir, rater, criteria, ratings)
         if sheet is None:

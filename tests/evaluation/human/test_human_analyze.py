@@ -55,9 +55,7 @@ def test_round_trip_statistics(config: RunConfig, filled_export: Path) -> None:
     assert report["problems"] == [] and report["partial"] is False
     pooled = report["groups"][ALL]
     fluency = pooled["fluency"]["pairs"][0]
-    assert fluency["n"] == 12 and all(
-        fluency["kappa"][w]["value"] == pytest.approx(1.0) for w in fluency["kappa"]
-    )
+    assert fluency["n"] == 12 and all(fluency["kappa"][w]["value"] == pytest.approx(1.0) for w in fluency["kappa"])
     for model, level in LEVEL.items():
         per_model = report["groups"][model]["fluency"]
         assert per_model["average"] == {"n": 6, "mean": pytest.approx(level), "sd": pytest.approx(0.0)}
@@ -109,9 +107,7 @@ def test_jsonl_sheets_and_three_raters_give_alpha(conversations: list[Path], tmp
     fill_sheets(export, lambda rater, item, crit: designed("rater-1", item, crit), fmt="jsonl")
     report = json.loads((run_analyze(config, str(export)) / "report.json").read_text(encoding="utf-8"))
     coherence = report["groups"][ALL]["coherence"]
-    assert len(coherence["pairs"]) == 3 and coherence["krippendorff_alpha_ordinal"]["value"] == pytest.approx(
-        1.0
-    )
+    assert len(coherence["pairs"]) == 3 and coherence["krippendorff_alpha_ordinal"]["value"] == pytest.approx(1.0)
     assert coherence["pairs"][0]["kappa"]["quadratic"]["ci"] is None  # bootstrap off
     assert report["groups"][ALL]["overall_quality"]["krippendorff_alpha_ordinal"]["value"] is None
 
@@ -216,10 +212,7 @@ def test_cli_export_and_analyze(conversations: list[Path], tmp_path: Path) -> No
     assert str(out / "key.json") in result.output
     result = runner.invoke(cli, ["human-eval", "analyze", str(out), *sets])
     assert result.exit_code == 2 and "Traceback" not in result.output
-    assert (
-        result.output.startswith("Error: 2 problem(s)")
-        and "rater-1.csv: no scores filled in" in result.output
-    )
+    assert result.output.startswith("Error: 2 problem(s)") and "rater-1.csv: no scores filled in" in result.output
     fill_sheets(out, designed)
     result = runner.invoke(cli, ["human-eval", "analyze", str(out), *sets])
     assert result.exit_code == 0, result.output

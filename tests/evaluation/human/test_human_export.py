@@ -94,17 +94,13 @@ def test_export_is_blind(config: RunConfig, conversations: list[Path]) -> None:
     assert (export / "config.resolved.yaml").is_file()
 
 
-def test_sheets_shuffle_per_rater_and_carry_every_column(
-    config: RunConfig, conversations: list[Path]
-) -> None:
+def test_sheets_shuffle_per_rater_and_carry_every_column(config: RunConfig, conversations: list[Path]) -> None:
     export = run_export(config, [str(p) for p in conversations])
     raw = (export / "sheets" / "rater-1.csv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")  # BOM: spreadsheets then read the file as UTF-8
     with (export / "sheets" / "rater-1.csv").open(encoding="utf-8-sig", newline="") as fh:
         rows1 = list(csv.DictReader(fh))
-    rows2 = [
-        json.loads(line) for line in (export / "sheets" / "rater-2.jsonl").read_text("utf-8").splitlines()
-    ]
+    rows2 = [json.loads(line) for line in (export / "sheets" / "rater-2.jsonl").read_text("utf-8").splitlines()]
     assert list(rows1[0]) == [
         "item",
         "system",
@@ -168,8 +164,6 @@ def test_config_changes_criteria_scale_and_raters(conversations: list[Path], tmp
         ],
     )
     export = run_export(config, [str(conversations[0])])
-    rows = [
-        json.loads(line) for line in (export / "sheets" / "rater-3.jsonl").read_text("utf-8").splitlines()
-    ]
+    rows = [json.loads(line) for line in (export / "sheets" / "rater-3.jsonl").read_text("utf-8").splitlines()]
     assert "clarity" in rows[0] and "fluency" not in rows[0] and len(rows[0]["context"]) == 1
     assert "from 0 to 3" in (export / "sheets" / "instructions.md").read_text(encoding="utf-8")
