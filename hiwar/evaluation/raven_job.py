@@ -77,6 +77,7 @@ def similarity_stage(ds: Any, cfg: RavenConfig) -> Any:
             "num_threads": cfg.num_cpus,
         },
         batch_size=cfg.batch_size,
+        batch_format="pyarrow",
         compute=ray.data.ActorPoolStrategy(size=cfg.actors),
         **ray_resources(cfg.num_cpus, cfg.num_gpus),
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 
@@ -28,18 +30,21 @@ class ReplySimilarity:
         )
         self.encode_batch_size = encode_batch_size
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def __call__(self, batch: Any) -> Any:
+        """A pyarrow batch in, the same rows plus ``cosine``, ``score`` and ``reply_chars`` out. Pyarrow keeps the
+        other columns (the prompt's nested ``messages``) as they are: numpy batches cannot hold them."""
+        import pyarrow as pa
+
         from hiwar.evaluation.raven import cosine_rows, turn_scores
 
-        replies = [str(t) if t is not None else "" for t in batch["generated_text"]]
-        references = [str(t) for t in batch["reference"]]
+        replies = [t or "" for t in batch.column("generated_text").to_pylist()]
+        references = [str(t) for t in batch.column("reference").to_pylist()]
         live = [i for i, reply in enumerate(replies) if reply.strip()]
         cosines = np.zeros(len(replies), dtype=np.float64)
         if live:
             texts = [replies[i] for i in live] + [references[i] for i in live]
             vectors = self.encoder.encode(texts, self.encode_batch_size)
             cosines[live] = cosine_rows(vectors[: len(live)], vectors[len(live) :])
-        batch["cosine"] = cosines
-        batch["score"] = turn_scores(cosines)
-        batch["reply_chars"] = np.array([len(r) for r in replies], dtype=np.int64)
-        return batch
+        batch = batch.append_column("cosine", pa.array(cosines, pa.float64()))
+        batch = batch.append_column("score", pa.array(turn_scores(cosines), pa.float64()))
+        return batch.append_column("reply_chars", pa.array([len(r) for r in replies], pa.int64()))

@@ -18,6 +18,7 @@ import json
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -99,6 +100,28 @@ def _failed(name: str, out_dir: Path, reason: str) -> dict[str, Any]:
     log.error("%s failed: %s", name, reason)
     write_json(out_dir / "failed.json", {"status": "failed", "reason": reason})
     return {"status": "failed", "reason": reason}
+
+
+def resolve_transformers_names() -> None:
+    """Resolve, on the calling thread, the top-level transformers names that the evaluation threads import.
+
+    transformers 5 resolves them lazily (``_LazyModule``); threads resolving them at once can be handed a
+    half-imported module and fail with "cannot import name 'AutoConfig' from 'transformers'". The demo's teacher
+    RAVEN job failed so on 2 runs of 2 on one machine; vLLM's CLI and others met the same race.
+    """
+    import transformers.utils.chat_template_utils  # noqa: F401 - training.data renders templates with it
+    from transformers import AutoConfig, AutoTokenizer  # noqa: F401
+
+
+def run_in_threads(calls: dict[Any, Callable[[], Any]], max_workers: int) -> dict[Any, Any]:
+    """Run ``calls`` (started in their order) on at most ``max_workers`` threads; their results, by key.
+
+    Ray jobs are driven from these threads, so they overlap; transformers' names are resolved here first.
+    """
+    resolve_transformers_names()
+    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(calls))), thread_name_prefix="eval") as pool:
+        futures = {key: pool.submit(call) for key, call in calls.items()}
+        return {key: future.result() for key, future in futures.items()}
 
 
 def resolved_window(spec: ModelSpec, window: int | None) -> int:
@@ -262,15 +285,14 @@ def run_evaluate(config: RunConfig, models: list[str] | None = None, dataset: st
         # (model, metric) jobs are independent: overlapping them hides each job's actor start-up (importing
         # torch and loading the model), which dominates on small data. Results keep the config's order.
         evals = [ModelEvaluation(s, convs, ev, config.seed, data, out_dir) for s in specs]
-        workers = min(ev.concurrent_jobs, len(evals) * len(ModelEvaluation.METRICS))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="eval") as pool:
-            # RAVEN jobs are submitted first: they are the longer ones, so the short ones fill in after.
-            jobs = {
-                (i, metric): pool.submit(e.run_one, metric)
-                for metric in sorted(ModelEvaluation.METRICS, key=lambda m: m != "raven")
-                for i, e in enumerate(evals)
-            }
-            results = [e.result({m: jobs[i, m].result() for m in e.METRICS}) for i, e in enumerate(evals)]
+        # RAVEN jobs come first: they are the longer ones, so the short ones fill in after.
+        calls = {
+            (i, metric): partial(e.run_one, metric)
+            for metric in sorted(ModelEvaluation.METRICS, key=lambda m: m != "raven")
+            for i, e in enumerate(evals)
+        }
+        done = run_in_threads(calls, ev.concurrent_jobs)
+        results = [e.result({m: done[i, m] for m in e.METRICS}) for i, e in enumerate(evals)]
     finally:
         shutdown(session)
     write_report(out_dir, results, data, config, code_version())

@@ -29,15 +29,22 @@ def test_similarity_stage_scores_identical_empty_and_different(tiny_encoder: Pat
     from hiwar.evaluation.raven_stage import ReplySimilarity
 
     stage = ReplySimilarity(str(tiny_encoder))
-    batch = {
-        "generated_text": np.array(["الطقس جميل اليوم", "", "كرة القدم رياضة شعبية"], dtype=object),
-        "reference": np.array(["الطقس جميل اليوم", "أي شيء", "أحب الكشري والملوخية كثيرا"], dtype=object),
-    }
-    out = stage(batch)
+    import pyarrow as pa
+
+    messages = [[{"role": "user", "content": "مرحبا"}], [], [{"role": "user", "content": "ما رأيك؟"}]]
+    batch = pa.Table.from_pydict(
+        {
+            "generated_text": ["الطقس جميل اليوم", None, "كرة القدم رياضة شعبية"],
+            "reference": ["الطقس جميل اليوم", "أي شيء", "أحب الكشري والملوخية كثيرا"],
+            "messages": messages,  # nested: passes through untouched
+        }
+    )
+    out = stage(batch).to_pydict()
     assert out["cosine"][0] == pytest.approx(1.0, abs=1e-6)
     assert out["cosine"][1] == 0.0 and out["score"][1] == 0.0
     assert -1.0 <= out["cosine"][2] < 1.0 - 1e-4
-    assert out["reply_chars"].tolist() == [16, 0, 21]
+    assert out["reply_chars"] == [16, 0, 21]
+    assert out["messages"] == messages
 
 
 def _save_as_sentence_transformer(encoder_dir: Path, out_dir: Path) -> Path:
