@@ -13,6 +13,12 @@ if TYPE_CHECKING:
     from hiwar.pipeline import RunPaths
 
 
+def code_text(version: dict[str, str | None]) -> str:
+    """``hiwar 0.1.0 (git 3dda18ddf700)`` from :func:`hiwar.lineage.code_version`."""
+    git = f" (git {version['git']})" if version.get("git") else ""
+    return f"hiwar {version['hiwar']}{git}"
+
+
 def _read_json(path: Path) -> dict[str, Any] | None:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -74,7 +80,8 @@ def write_run_report(config: RunConfig, paths: RunPaths) -> Path:
     lines = [
         "# hiwar run report",
         "",
-        f"Run folder: `{paths.run_dir}`; config: `{paths.run_dir / 'config.resolved.yaml'}`; code: {code_version()}",
+        f"Run folder: `{paths.run_dir}`; config: `{paths.run_dir / 'config.resolved.yaml'}`; "
+        f"code: {code_text(code_version())}",
         "",
         *_dataset_section(paths),
         "",

@@ -43,3 +43,10 @@ def test_dataset_layout(tmp_path: Path) -> None:
         raise AssertionError("missing split must fail")
     # A plain file is read as it is, whatever the split.
     assert [r.id for r in read_split(tmp_path / "ds" / "data" / "train-00000.parquet", "test")] == ["a"]
+
+
+def test_report_names_the_code_version_in_words() -> None:
+    from hiwar.run_report import code_text
+
+    assert code_text({"hiwar": "0.1.0", "git": "3dda18ddf700+dirty"}) == "hiwar 0.1.0 (git 3dda18ddf700+dirty)"
+    assert code_text({"hiwar": "0.1.0", "git": None}) == "hiwar 0.1.0"
