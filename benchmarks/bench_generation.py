@@ -155,12 +155,12 @@ def main() -> None:
         f"direct again:           {args.rows / d2_s:7.2f} rows/s {d2_tok / d2_s:8.1f} tok/s ({d2_s:.1f} s); "
         f"drift {d2_s / d_s - 1:+.1%}"
     )
-    d_s = (d_s + d2_s) / 2
-    direct_rate = args.rows / d_s
+    base_s = (d_s + d2_s) / 2
+    direct_rate = args.rows / base_s
     for actors, (p_s, steady) in results.items():
         target = 0.9 if actors == 1 else 1.7
         print(
-            f"ratio pipeline/direct, {actors} actor(s): {d_s / p_s:.2f} end-to-end, "
+            f"ratio pipeline/direct, {actors} actor(s): {base_s / p_s:.2f} end-to-end, "
             f"{steady / direct_rate:.2f} steady (target >= {target})"
         )
 

@@ -42,6 +42,12 @@ def code_version() -> dict[str, str | None]:
     return {"hiwar": __version__, "git": commit}
 
 
+def code_text(version: dict[str, Any]) -> str:
+    """:func:`code_version` in words for reports: ``hiwar 0.1.0 (git 3dda18ddf700)``."""
+    git = f" (git {version['git']})" if version.get("git") else ""
+    return f"hiwar {version.get('hiwar')}{git}"
+
+
 def write_json(path: str | Path, data: dict[str, Any]) -> Path:
     """Write pretty UTF-8 JSON (Arabic kept readable), atomically: a killed job never leaves half a file."""
     path = Path(path)

@@ -7,16 +7,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hiwar.config import RunConfig
-from hiwar.lineage import code_version
+from hiwar.lineage import code_text, code_version
 
 if TYPE_CHECKING:
     from hiwar.pipeline import RunPaths
-
-
-def code_text(version: dict[str, str | None]) -> str:
-    """``hiwar 0.1.0 (git 3dda18ddf700)`` from :func:`hiwar.lineage.code_version`."""
-    git = f" (git {version['git']})" if version.get("git") else ""
-    return f"hiwar {version['hiwar']}{git}"
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

@@ -46,7 +46,7 @@ def test_dataset_layout(tmp_path: Path) -> None:
 
 
 def test_report_names_the_code_version_in_words() -> None:
-    from hiwar.run_report import code_text
+    from hiwar.lineage import code_text
 
     assert code_text({"hiwar": "0.1.0", "git": "3dda18ddf700+dirty"}) == "hiwar 0.1.0 (git 3dda18ddf700+dirty)"
     assert code_text({"hiwar": "0.1.0", "git": None}) == "hiwar 0.1.0"

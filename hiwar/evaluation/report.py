@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from hiwar.lineage import write_json
+from hiwar.lineage import code_text, write_json
 from hiwar.record import utc_now
 
 PERPLEXITY_METHOD = (
@@ -148,7 +148,7 @@ def render_markdown(report: dict[str, Any], plots: list[str]) -> str:
     parts = [
         "# hiwar evaluation report",
         "",
-        f"Created {report['created_at']} by hiwar {report['code'].get('hiwar')} (git {report['code'].get('git')}).",
+        f"Created {report['created_at']} by {code_text(report['code'])}.",
         "",
         f"Dataset: `{data.get('path')}` split `{data.get('split')}`, "
         f"fingerprint `{data.get('fingerprint', '-')}`, {data.get('conversations', 0)} conversations.",

@@ -106,8 +106,9 @@ def resolve_transformers_names() -> None:
     """Resolve, on the calling thread, the top-level transformers names that the evaluation threads import.
 
     transformers 5 resolves them lazily (``_LazyModule``); threads resolving them at once can be handed a
-    half-imported module and fail with "cannot import name 'AutoConfig' from 'transformers'". The demo's teacher
-    RAVEN job failed so on 2 runs of 2 on one machine; vLLM's CLI and others met the same race.
+    half-imported module and fail with "cannot import name 'AutoConfig' from 'transformers'". A fresh
+    ``hiwar pipeline --from evaluate`` on the demo's run folder lost the teacher's RAVEN so on 3 runs of 3; vLLM's
+    CLI and others met the same race.
     """
     import transformers.utils.chat_template_utils  # noqa: F401 - training.data renders templates with it
     from transformers import AutoConfig, AutoTokenizer  # noqa: F401
