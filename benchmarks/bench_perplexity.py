@@ -56,12 +56,12 @@ def baseline(model, tokenizer, convs: list) -> tuple[float, int, float]:
 def hiwar_in_process(model, tokenizer, convs: list, max_tokens: int) -> tuple[float, int, float]:
     """hiwar's batched scorer in this process (formatting included, as in the baseline)."""
     from hiwar.evaluation.formatting import encode_for_scoring
-    from hiwar.evaluation.loading import model_context
     from hiwar.evaluation.nll import score_sequences
+    from hiwar.models.loader import context_length
 
     start = time.perf_counter()
     sequences = [encode_for_scoring(tokenizer, m, "assistant") for m in convs]
-    scores = score_sequences(model, sequences, model_context(model), None, max_tokens, tokenizer.pad_token_id)
+    scores = score_sequences(model, sequences, context_length(model.config), None, max_tokens, tokenizer.pad_token_id)
     return sum(s[0] for s in scores), sum(s[1] for s in scores), time.perf_counter() - start
 
 
@@ -100,7 +100,7 @@ def main() -> None:
     import ray
     import torch
 
-    from hiwar.evaluation.loading import load_causal_lm, load_tokenizer
+    from hiwar.models.loader import ModelRef, load_causal_lm, load_tokenizer
     from hiwar.tiny_models import TinySpec, build_tiny_model
 
     spec = TinySpec(layers=args.layers, hidden=args.hidden, heads=4, max_positions=1024)
@@ -108,8 +108,8 @@ def main() -> None:
     convs = conversations(args.conversations)
     torch.set_num_threads(os.cpu_count() or 1)
     model, tokenizer = (
-        load_causal_lm(str(model_dir), False, "float32", torch.device("cpu")),
-        load_tokenizer(str(model_dir)),
+        load_causal_lm(ModelRef(str(model_dir)), torch.float32).eval(),
+        load_tokenizer(ModelRef(str(model_dir))),
     )
     print(
         f"model: GPT-2 {args.layers} layers x {args.hidden}, {sum(p.numel() for p in model.parameters()):,} "

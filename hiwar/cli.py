@@ -89,11 +89,56 @@ def cli(log_level: str) -> None:
 @cli.command()
 @click.option("--address", default=None, help="Ray address to check (default: RAY_ADDRESS, else 'auto').")
 @click.option("--no-ray", is_flag=True, help="Skip the Ray reachability check.")
-def doctor(address: str | None, no_ray: bool) -> None:
-    """Show versions, CPUs/GPUs, Ray reachability and which engines can run here."""
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Seconds to wait for the Ray address to answer (default: cluster.connect_timeout_s's default, 30).",
+)
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    metavar="ID_OR_PATH",
+    help="Check that this model can run (repeatable): config, architecture on the engine, tokenizer, weights.",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["transformers", "vllm", "openai", "all"]),
+    default=None,
+    help="Engine to check models on (default: transformers for --model, each model's own with -c; "
+    "all: transformers and vllm).",
+)
+@click.option(
+    "--config",
+    "-c",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Check every model this run config names (generator, models to train and to evaluate).",
+)
+def doctor(
+    address: str | None,
+    no_ray: bool,
+    timeout_s: float | None,
+    models: tuple[str, ...],
+    engine: str | None,
+    config_path: str | None,
+) -> None:
+    """Show versions, CPUs/GPUs, Ray reachability and which engines can run here; with --model or -c, whether
+    each model can run on each engine (before any cluster starts)."""
+    if models or config_path:
+        from hiwar.doctor import run_model_doctor
+
+        text, problem = run_model_doctor(models, engine, config_path)
+        click.echo(text)
+        if problem:
+            raise HiwarError(problem)
+        return
     from hiwar.doctor import format_report, run_doctor
 
-    click.echo(format_report(run_doctor(address=address, check_ray=not no_ray)))
+    click.echo(format_report(run_doctor(address=address, check_ray=not no_ray, timeout_s=timeout_s)))
 
 
 @cli.command("config")
@@ -155,6 +200,7 @@ def submit(
     """
     from hiwar.cluster.jobs import run_submit
 
+    check_command(command)
     result = run_submit(
         command,
         address=address,
@@ -170,6 +216,38 @@ def submit(
         echo=lambda s: click.echo(s, nl=False),
     )
     ctx.exit(result.exit_code)
+
+
+def check_command(command: tuple[str, ...] | list[str]) -> None:
+    """Parse a command for ``hiwar submit`` against this CLI, here, so a typo never reaches the cluster.
+
+    Only the arguments are parsed (names, options, types); nothing runs. ``--help`` and ``--version`` pass.
+
+    Raises:
+        HiwarError: the command, as click would report it, on one line.
+    """
+    from hiwar.cluster.job_spec import hiwar_args
+
+    args = hiwar_args(command)
+    if any(a in ("--help", "-h", "--version") for a in args):
+        return
+    cmd: click.Command = cli
+    name, parent, rest = "hiwar", None, list(args)
+    try:
+        while True:
+            ctx = cmd.context_class(cmd, info_name=name, parent=parent, **cmd.context_settings)
+            if not isinstance(cmd, click.Group):
+                cmd.parse_args(ctx, rest)
+                return
+            if rest:  # the group's own options (a group with no arguments at all would print its help)
+                rest = click.Command.parse_args(cmd, ctx, rest)
+            if not rest:
+                raise click.UsageError(f"missing command (one of {', '.join(cmd.list_commands(ctx))})", ctx)
+            name, sub, rest = cmd.resolve_command(ctx, rest)
+            cmd, parent = sub, ctx
+    except click.ClickException as err:
+        message = " ".join(err.format_message().split())
+        raise HiwarError(f"submit: hiwar {' '.join(args)}: {message}") from err
 
 
 @cli.group("jobs")
@@ -230,7 +308,7 @@ def human_eval_group() -> None:
 @click.option(
     "--out",
     "out_dir",
-    type=click.Path(file_okay=False),
+    type=click.Path(),  # checked by hiwar.outdirs, before any work
     default=None,
     help="Export folder (default: human_eval.output_dir, else <run_dir>/human_eval).",
 )
@@ -261,19 +339,31 @@ def human_eval_export(config: Any, inputs: tuple[str, ...], out_dir: str | None,
 @click.option(
     "--out",
     "out_dir",
-    type=click.Path(file_okay=False),
+    type=click.Path(),  # checked by hiwar.outdirs, before any work
     default=None,
     help="Report folder (default: report/ beside the key).",
 )
 @click.option("--allow-partial", is_flag=True, help="Analyse the valid scores even when some have problems.")
+@click.option(
+    "--judge",
+    "judge_path",
+    type=click.Path(),
+    default=None,
+    help="Output folder of `hiwar judge` run on this export: add the judge's agreement with the raters.",
+)
 @config_options
 def human_eval_analyze(
-    config: Any, sheets_dir: str, key_path: str | None, out_dir: str | None, allow_partial: bool
+    config: Any,
+    sheets_dir: str,
+    key_path: str | None,
+    out_dir: str | None,
+    allow_partial: bool,
+    judge_path: str | None,
 ) -> None:
     """Validate the filled sheets in SHEETS_DIR, then report agreement (kappa, rho, alpha) and mean scores."""
     from hiwar.evaluation.human.analyze import run_analyze
 
-    out = run_analyze(config, sheets_dir, allow_partial, key_path=key_path, out_dir=out_dir)
+    out = run_analyze(config, sheets_dir, allow_partial, key_path=key_path, out_dir=out_dir, judge_path=judge_path)
     click.echo(f"report: {out / 'report.md'}")
 
 
@@ -304,6 +394,32 @@ def evaluate(config: Any, models: tuple[str, ...], dataset: str | None) -> None:
 
 
 @cli.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(),  # checked by hiwar.outdirs, before any work
+    default=None,
+    help="Output folder (default: judge.output_dir, else <run_dir>/judge).",
+)
+@config_options
+def judge(config: Any, inputs: tuple[str, ...], out_dir: str | None) -> None:
+    """Score INPUTS with the judge model (judge section) on the human-eval rubric.
+
+    INPUTS: dataset folders (judge.split), conversation files, replies files of `hiwar evaluate`, or a
+    human-eval export folder (then `hiwar human-eval analyze --judge` compares the judge with the raters).
+    Resumable: rerun the same command to go on where it stopped.
+    """
+    import json
+
+    from hiwar.judge.report import summary_text
+    from hiwar.judge.run import run_judge
+
+    out = run_judge(config, list(inputs), out_dir)
+    click.echo(summary_text(json.loads((out / "summary.json").read_text(encoding="utf-8")), out))
+
+
+@cli.command()
 @config_options
 def generate(config: Any) -> None:
     """Generate the topic x country grid into a validated, deduplicated, split dataset.
@@ -323,7 +439,7 @@ def generate(config: Any) -> None:
 @click.option(
     "--dataset",
     default=None,
-    type=click.Path(file_okay=False),
+    type=click.Path(),  # checked by hiwar.outdirs, before any work
     help="Dataset folder (default: generation.output_dir, else <run_dir>/dataset).",
 )
 @config_options
@@ -360,7 +476,7 @@ def train(config: Any, dataset: str | None, only: str | None) -> None:
     "from_stage",
     default=None,
     metavar="STAGE",
-    help="Redo this stage and every later one: generate, train, evaluate, human-eval, report.",
+    help="Redo this stage and every later one: generate, train, evaluate, human-eval, judge, report.",
 )
 @config_options
 def pipeline(config: Any, from_stage: str | None) -> None:
@@ -382,7 +498,7 @@ def pipeline(config: Any, from_stage: str | None) -> None:
     "out_dir",
     default="runs/demo",
     show_default=True,
-    type=click.Path(file_okay=False),
+    type=click.Path(),  # checked by hiwar.outdirs, before any work
     help="Folder for the demo's models, dataset, evaluation and report.",
 )
 @click.option(

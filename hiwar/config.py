@@ -1,8 +1,8 @@
 """Run configuration: one YAML file, typed and validated sections, ``--set a.b=c`` overrides.
 
-A run file has up to five sections (``cluster``, ``generation``, ``training``, ``evaluation``,
-``human_eval``); each is a pydantic model defined next to the code that uses it. Unknown keys and wrong types are
-errors that name the file and the dotted key. The resolved config is written beside every output
+A run file has up to six sections (``cluster``, ``generation``, ``training``, ``evaluation``,
+``human_eval``, ``judge``); each is a pydantic model defined next to the code that uses it. Unknown keys and wrong
+types are errors that name the file and the dotted key. The resolved config is written beside every output
 (:func:`save_resolved`).
 """
 
@@ -19,6 +19,7 @@ from hiwar.errors import ConfigError
 from hiwar.evaluation.config import EvaluationConfig
 from hiwar.evaluation.human.config import HumanEvalConfig
 from hiwar.generation.config import GenerationConfig
+from hiwar.judge.config import JudgeRunConfig
 from hiwar.section import Section
 from hiwar.training.config import TrainingConfig
 
@@ -35,6 +36,7 @@ class RunConfig(Section):
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     human_eval: HumanEvalConfig = Field(default_factory=HumanEvalConfig)
+    judge: JudgeRunConfig = Field(default_factory=JudgeRunConfig)
 
 
 def _format_error(source: str, err: ValidationError) -> str:
@@ -53,10 +55,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. generation.engine=vllm")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as err:
-        raise ConfigError(f"--set {text!r}: value is not valid YAML ({err})") from err
+    value = load_yaml_text(raw, f"--set {text!r}: value") if raw.strip() else ""
     return key.strip().split("."), value
 
 
@@ -74,17 +73,55 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return data
 
 
-def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping; errors name the file (and line, for syntax errors)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
+def _duplicate_key(node: yaml.Node, path: str = "") -> str | None:
+    """The first key given twice in one mapping of a composed YAML document, as a message, or None."""
+    if isinstance(node, yaml.SequenceNode):
+        return next((m for i, item in enumerate(node.value) if (m := _duplicate_key(item, f"{path}[{i}]"))), None)
+    if not isinstance(node, yaml.MappingNode):
+        return None
+    first: dict[str, int] = {}
+    for key_node, value_node in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+            continue  # '<<' merges may be overridden by design
+        dotted = f"{path}.{key_node.value}" if path else key_node.value
+        line = key_node.start_mark.line + 1
+        if key_node.value in first:
+            return f"key '{dotted}' is given twice (lines {first[key_node.value]} and {line}); keep one"
+        first[key_node.value] = line
+        found = _duplicate_key(value_node, dotted)
+        if found:
+            return found
+    return None
+
+
+def load_yaml_text(text: str, source: str) -> Any:
+    """Parse YAML text (a config file or a ``--set`` value); the one YAML reader of user input.
+
+    Raises:
+        ConfigError: one line naming ``source`` and the line of a syntax error, or a key given twice in one
+            mapping (YAML would silently keep the last), with both lines.
+    """
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        duplicate = _duplicate_key(node) if node is not None else None
+        if duplicate:
+            raise ConfigError(f"{source}: {duplicate}")
+        return yaml.safe_load(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
-        raise ConfigError(f"{path}: {where}not valid YAML ({getattr(err, 'problem', err)})") from err
+        problem = " ".join(str(getattr(err, "problem", None) or err).split())
+        raise ConfigError(f"{source}: {where}not valid YAML ({problem})") from err
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping; errors name the file (and line, for syntax errors)."""
+    from hiwar.textfiles import read_text
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    data = load_yaml_text(read_text(path, error=ConfigError), str(path))
     if data is None:
         return {}
     if not isinstance(data, dict):

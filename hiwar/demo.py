@@ -174,9 +174,11 @@ def run_demo(
 ) -> Any:
     """Run the miniature blueprint end to end; return the pipeline result."""
     from hiwar.cluster.session import connect, shutdown
+    from hiwar.outdirs import check_output_dirs
     from hiwar.pipeline import run_pipeline
 
     out = Path(out_dir).resolve()
+    check_output_dirs([("--out", out)])
     echo(f"hiwar demo: everything lands in {out}")
     models = model_paths(out / "models")
     data = demo_config(out, models, conversations, workers)

@@ -66,11 +66,19 @@ def _gpus() -> tuple[int, list[str]]:
     return torch.cuda.device_count(), [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
 
 
-def _ray_status(address: str | None) -> tuple[str, str | None]:
-    """Try to reach a running cluster (``address``, ``RAY_ADDRESS`` or ``auto``) without starting one."""
+def _ray_status(address: str | None, timeout_s: float) -> tuple[str, str | None]:
+    """Try to reach a running cluster (``address``, ``RAY_ADDRESS`` or ``auto``) without starting one, for at
+    most ``timeout_s`` seconds."""
     import ray
 
+    from hiwar.cluster.session import wait_reachable
+    from hiwar.errors import HiwarError
+
     target = address or os.environ.get("RAY_ADDRESS") or "auto"
+    try:
+        wait_reachable(target, timeout_s, "--address", "--timeout")
+    except HiwarError as err:
+        return f"{err}", None
     try:
         context = ray.init(address=target, log_to_driver=False, logging_level="ERROR")
     except (ConnectionError, RuntimeError, ValueError) as err:
@@ -139,11 +147,15 @@ def _warnings(versions: dict[str, str | None]) -> list[str]:
     return found
 
 
-def run_doctor(address: str | None = None, check_ray: bool = True) -> DoctorReport:
-    """Collect versions, hardware, Ray reachability and engine availability."""
+def run_doctor(address: str | None = None, check_ray: bool = True, timeout_s: float | None = None) -> DoctorReport:
+    """Collect versions, hardware, Ray reachability (waiting at most ``timeout_s``, default
+    ``cluster.connect_timeout_s``'s default) and engine availability."""
+    from hiwar.cluster.config import ClusterConfig
+
     versions = {name: package_version(name) for name in STACK}
     gpus, names = _gpus()
-    ray_line, dashboard = _ray_status(address) if check_ray else ("not checked", None)
+    timeout_s = timeout_s or ClusterConfig().connect_timeout_s
+    ray_line, dashboard = _ray_status(address, timeout_s) if check_ray else ("not checked", None)
     return DoctorReport(
         python=platform.python_version(),
         versions=versions,
@@ -173,3 +185,23 @@ def format_report(report: DoctorReport) -> str:
     for warning in report.warnings:
         lines.append(f"warning: {warning}")
     return "\n".join(lines)
+
+
+def run_model_doctor(models: tuple[str, ...], engine: str | None, config_path: str | None) -> tuple[str, str | None]:
+    """The model checks of ``hiwar doctor --model``/``-c``: their text (a line per model and engine) and the
+    one-line summary of what failed, or None."""
+    from hiwar.models.loader import ModelRef
+    from hiwar.models.preflight import config_model_refs, format_checks, run_model_checks
+
+    refs = [(ModelRef(m, where="--model"), engine or "transformers") for m in models]
+    if config_path:
+        from hiwar.config import load_config
+
+        refs += config_model_refs(load_config(config_path))
+    engines = ("transformers", "vllm") if engine == "all" else ((engine,) if engine else ())
+    checks = run_model_checks(refs, engines)
+    text = format_checks(checks)
+    bad = [c for c in checks if not c.ok]
+    if not bad:
+        return text, None
+    return text, f"{len(bad)} of {len(checks)} model/engine check(s) failed; first: {bad[0].problems[0]}"

@@ -1,4 +1,4 @@
-"""``hiwar pipeline``: generate -> train -> evaluate -> human-eval sheets -> report, in one run folder.
+"""``hiwar pipeline``: generate -> train -> evaluate -> human-eval sheets -> judge -> report, in one run folder.
 
 Each stage calls the same importable ``run_*`` function as its own command, then writes a manifest
 ``<run_dir>/manifests/<stage>.json`` (config fingerprint, inputs' fingerprints, model ids, seeds, code version, times,
@@ -21,13 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from hiwar.config import RunConfig, save_resolved, to_yaml
-from hiwar.errors import ConfigError
+from hiwar.errors import ConfigError, DataError
 from hiwar.lineage import code_version, fingerprint, write_json
 from hiwar.record import utc_now
 
 log = logging.getLogger(__name__)
 
-STAGES = ("generate", "train", "evaluate", "human-eval", "report")
+# "judge" (optional: judge.enabled) scores the human-eval sheets' items, for `human-eval analyze --judge`.
+STAGES = ("generate", "train", "evaluate", "human-eval", "judge", "report")
 
 
 @dataclass
@@ -62,6 +63,7 @@ class RunPaths:
         self.models = self.run_dir / "models"
         self.evaluation = Path(config.evaluation.output_dir or self.run_dir / "evaluation")
         self.human_eval = Path(config.human_eval.output_dir or self.run_dir / "human_eval")
+        self.judge = Path(config.judge.output_dir or self.run_dir / "judge")
         self.manifests = self.run_dir / "manifests"
         self.logs = self.run_dir / "logs"
         self.report = self.run_dir / "REPORT.md"
@@ -81,6 +83,8 @@ class RunPaths:
             return [self.evaluation]
         if stage == "human-eval":
             return [self.human_eval]
+        if stage == "judge":
+            return [self.judge]
         return [self.report]
 
     def manifest(self, stage: str) -> Path:
@@ -214,6 +218,15 @@ def _stage_human_eval(config: RunConfig, paths: RunPaths) -> dict[str, Any]:
     return {"sheets": str(out), "inputs": inputs}
 
 
+def _stage_judge(config: RunConfig, paths: RunPaths) -> dict[str, Any]:
+    from hiwar.judge.run import run_judge
+
+    if not config.judge.enabled:
+        return {"note": "judge.enabled is false: nothing judged"}
+    out = run_judge(config, [str(paths.human_eval)], out_dir=str(paths.judge))
+    return {"judgments": str(out), "export": str(paths.human_eval), "judge": config.judge.model}
+
+
 def _stage_report(config: RunConfig, paths: RunPaths) -> dict[str, Any]:
     from hiwar.run_report import write_run_report
 
@@ -225,8 +238,99 @@ STAGE_FUNCTIONS: dict[str, Callable[[RunConfig, RunPaths], dict[str, Any]]] = {
     "train": _stage_train,
     "evaluate": _stage_evaluate,
     "human-eval": _stage_human_eval,
+    "judge": _stage_judge,
     "report": _stage_report,
 }
+
+
+def stages_to_run(paths: RunPaths, stages: tuple[str, ...], from_stage: str | None) -> list[str]:
+    """The stages this invocation runs: those from ``from_stage`` on, and every other one not done yet."""
+    redo = set(STAGES[STAGES.index(from_stage) :]) if from_stage in STAGES else set()
+    return [s for s in stages if s in redo or not is_done(paths, s)]
+
+
+def check_model_input(ref: Any, engine: str = "transformers", **limits: Any) -> None:
+    """The pipeline's one question, "can this model run on this engine?", asked of every stage's models before
+    the first stage starts (a typo in a training model must not cost a generation run).
+
+    Args:
+        ref: the model, as its config entry names it (``spec.ref()``), so the message names the key.
+        engine: the engine that will run it.
+        limits: ``max_model_len`` and ``max_tokens``, for generation.
+
+    Raises:
+        HiwarError: one line naming the key, the model and why it cannot run.
+    """
+    from hiwar.models.preflight import require_runnable
+
+    require_runnable(ref, engine, **limits)
+
+
+def output_places(config: RunConfig, paths: RunPaths, pending: list[str]) -> list[tuple[str, Path]]:
+    """Every folder the pending stages write, named by the config key that decides it."""
+    from hiwar.evaluation.human.export import output_places as human_eval_places
+    from hiwar.evaluation.run import output_places as evaluation_places
+    from hiwar.generation.run import output_places as generation_places
+    from hiwar.training.run import output_places as training_places
+
+    places: list[tuple[str, Path]] = [("run_dir", paths.run_dir)]
+    if "generate" in pending:
+        places += generation_places(config)
+    if "train" in pending and config.training.models:
+        places += training_places(config, list(config.training.models))
+    if "evaluate" in pending:
+        places += evaluation_places(config)
+    if "human-eval" in pending:
+        places += human_eval_places(config)
+    if "judge" in pending and config.judge.enabled:
+        places.append(("judge.output_dir" if config.judge.output_dir else "run_dir", paths.judge))
+    return places
+
+
+def preflight(config: RunConfig, paths: RunPaths, pending: list[str]) -> None:
+    """Check every pending stage's output folders and inputs (models, the dataset) before any stage runs.
+
+    Raises:
+        HiwarError: the first problem, on one line.
+    """
+    from hiwar.outdirs import check_output_dirs
+
+    check_output_dirs(output_places(config, paths, pending))
+    gen = config.generation
+    if "generate" in pending:
+        from hiwar.generation.grid import grid_pairs
+
+        grid_pairs(gen.grid)  # known topics and countries, a size one run holds
+        if gen.engine != "openai":  # a served model has no files to check; generation asks its server first
+            from hiwar.generation.engines import runnable_engine
+
+            engine = runnable_engine(gen)
+            limits = {"max_model_len": engine.max_model_len, "max_tokens": engine.sampling.max_tokens}
+            check_model_input(engine.ref(), engine.engine, **limits)
+    elif {"train", "evaluate", "human-eval"} & set(pending) and not paths.dataset.exists():
+        raise DataError(f"{paths.dataset}: no dataset (the generate stage is done, but its dataset is gone)")
+    if "train" in pending:
+        for i, spec in enumerate(config.training.models):
+            check_model_input(spec.ref(i))
+    if "evaluate" in pending:  # the models this run trains come first; they exist once training is done
+        skip = len(config.training.models) if "train" in pending else 0
+        for spec in evaluation_targets(config, paths)[skip:]:
+            check_model_input(spec.ref())
+    _check_judges(config, pending)
+
+
+def _check_judges(config: RunConfig, pending: list[str]) -> None:
+    """The judge models of the pending stages that use one (generation filter, evaluation metric, judge stage)."""
+    from hiwar.judge.job import check_judge
+
+    judges = [
+        ("generate", config.generation.judge, "generation.judge"),
+        ("evaluate", config.evaluation.judge, "evaluation.judge"),
+        ("judge", config.judge, "judge"),
+    ]
+    for stage, cfg, key in judges:
+        if stage in pending and cfg.enabled:
+            check_judge(cfg, key)
 
 
 def _run_stage(stage: str, config: RunConfig, paths: RunPaths) -> StageOutcome:
@@ -279,6 +383,9 @@ def run_pipeline(
     from hiwar.cluster.session import connect, shutdown
 
     paths = RunPaths(config)
+    if from_stage is not None and from_stage not in STAGES:
+        raise ConfigError(f"--from {from_stage!r}: unknown stage (expected one of {', '.join(STAGES)})")
+    preflight(config, paths, stages_to_run(paths, stages, from_stage))
     if from_stage is not None:
         reset_from(paths, config, from_stage)
     save_resolved(config, paths.run_dir)

@@ -120,7 +120,9 @@ class Conversation:
 def row_problem(row: Any) -> str | None:
     """Why ``row`` is not a valid conversation row, or None when it is.
 
-    Checks presence and types of the required columns, roles, and that ``messages`` is not empty.
+    Checks presence and types of the required columns, roles, and that ``messages`` is not empty and says
+    something. Every command reads conversations through this check (:func:`hiwar.records_io.read_records`), so
+    a row that one command refuses, every command refuses.
     """
     if not isinstance(row, dict):
         return f"expected an object, got {type(row).__name__}"
@@ -141,6 +143,8 @@ def row_problem(row: Any) -> str | None:
             return f"messages[{i}] has unknown role {msg['role']!r} (expected one of {', '.join(ROLES)})"
         if not isinstance(msg["content"], str):
             return f"messages[{i}].content must be a string, got {type(msg['content']).__name__}"
+    if not any(msg["content"].strip() for msg in messages):
+        return "every message's 'content' is empty (nothing to train on or score)"
     for key in ("topic", "country", "created_at"):
         if row.get(key) is not None and not isinstance(row[key], str):
             return f"'{key}' must be a string, got {type(row[key]).__name__}"

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 
 from hiwar.errors import DataError
 from hiwar.record import CONVERSATION_SCHEMA, Conversation, row_problem
+from hiwar.textfiles import iter_lines
 
 DATA_SUFFIXES = (".parquet", ".jsonl")
 
@@ -79,14 +80,13 @@ def _raw_rows(path: Path) -> list[dict]:
             raise DataError(f"{path}: missing column(s) {', '.join(missing)}")
         return table.to_pylist()
     rows = []
-    with path.open(encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as err:
-                raise DataError(f"{path}: line {line_no}: not valid JSON ({err.msg})") from err
+    for line_no, line in iter_lines(path):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as err:
+            raise DataError(f"{path}: line {line_no}: not valid JSON ({err.msg})") from err
     return rows
 
 

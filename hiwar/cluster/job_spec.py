@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hiwar.errors import HiwarError
+from hiwar.errors import ConfigError, HiwarError
+from hiwar.textfiles import read_text
 
 # Names whose values must never enter a job spec (matched anywhere in the name, case-insensitively).
 SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|PRIVATE", re.IGNORECASE)
@@ -155,7 +156,7 @@ def _place_config(args: list[str], working_dir: Path | None, env_vars: dict[str,
     if working_dir is not None and path.is_relative_to(working_dir):
         # The job's current directory is the unpacked working_dir, so a relative path finds the same file.
         return set_config_arg(args, index, form, path.relative_to(working_dir).as_posix()), False
-    env_vars[CONFIG_ENV] = path.read_text(encoding="utf-8")
+    env_vars[CONFIG_ENV] = read_text(path, error=ConfigError)
     return set_config_arg(args, index, form, CONFIG_PLACEHOLDER), True
 
 

@@ -215,13 +215,28 @@ def run_jobs_list(address: str | None = None) -> list[Any]:
     return sorted(jobs, key=lambda job: job.start_time or 0, reverse=True)
 
 
+def check_job_id(job_id: str) -> str:
+    """``job_id`` if it can name a job; the job server reads an empty or path-like id as another request.
+
+    Raises:
+        HiwarError: an empty id, or one with spaces, ``/``, ``?`` or ``#``.
+    """
+    if not job_id.strip():
+        raise HiwarError("job id '': give a job id (`hiwar jobs list` shows them)")
+    if any(c.isspace() or c in "/?#" for c in job_id):
+        raise HiwarError(f"job id {job_id!r}: not a job id (no spaces, '/', '?' or '#'); `hiwar jobs list` shows them")
+    return job_id
+
+
 def run_jobs_status(job_id: str, address: str | None = None) -> Any:
     """One job's ``JobDetails`` (status, message, entrypoint, times)."""
+    check_job_id(job_id)
     return _call(f"job {job_id}", job_client(address).get_job_info, job_id)
 
 
 def run_jobs_logs(job_id: str, address: str | None = None, follow: bool = False, echo: Echo = _stdout) -> str:
     """Print a job's logs (all so far, or followed until it ends); return the logs or the final status."""
+    check_job_id(job_id)
     client = job_client(address)
     if follow:
         return follow_job(client, job_id, echo)
@@ -232,6 +247,7 @@ def run_jobs_logs(job_id: str, address: str | None = None, follow: bool = False,
 
 def run_jobs_stop(job_id: str, address: str | None = None, wait: bool = True) -> str:
     """Ask a job to stop; with ``wait``, return its status once it has ended."""
+    check_job_id(job_id)
     client = job_client(address)
     _call(f"job {job_id}", client.stop_job, job_id)
     return wait_for(client, job_id, timeout_s=60) if wait else "STOPPING"

@@ -57,6 +57,7 @@ def connect(config: ClusterConfig | None = None) -> RaySession:
         )
         session = _describe(embedded=True, context=context)
     else:
+        wait_reachable(address, config.connect_timeout_s, "cluster.address" if config.address else "RAY_ADDRESS")
         try:
             context = ray.init(address=address, namespace=config.namespace, log_to_driver=config.log_to_driver)
         except (ConnectionError, RuntimeError, ValueError) as err:
@@ -64,6 +65,56 @@ def connect(config: ClusterConfig | None = None) -> RaySession:
         session = _describe(embedded=False, context=context)
     log.info("Ray at %s; dashboard: %s", session.address, session.dashboard_url or "off")
     return session
+
+
+def _host_port(address: str) -> tuple[str, int] | None:
+    """The ``(host, port)`` Ray would dial for ``address`` ('auto': the cluster `ray start` recorded), or None
+    when there is none to probe (Ray then reports the problem itself, at once)."""
+    target = address.removeprefix("ray://")
+    if target == "auto":
+        try:
+            from ray._private.services import canonicalize_bootstrap_address
+
+            target = canonicalize_bootstrap_address("auto") or ""
+        except Exception:  # noqa: BLE001 - no recorded cluster: ray.init says so without waiting
+            return None
+    host, sep, port = target.rpartition(":")
+    if not sep or not port.isdigit():
+        return None
+    return host.strip("[]"), int(port)
+
+
+def wait_reachable(
+    address: str, timeout_s: float, key: str = "cluster.address", timeout_key: str = "cluster.connect_timeout_s"
+) -> None:
+    """Wait until something answers at ``address``'s host and port, for at most ``timeout_s`` seconds.
+
+    Ray's own connect loop has no deadline: an address where nothing listens hangs ``ray.init`` for good. A
+    cluster that is still starting gets the whole wait.
+
+    Raises:
+        HiwarError: nothing answered in time; the line names the address and the timeout's config key.
+    """
+    import socket
+    import time
+
+    target = _host_port(address)
+    if target is None:
+        return
+    deadline = time.monotonic() + timeout_s
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            with socket.create_connection(target, timeout=max(0.05, min(left, 5.0))):
+                return
+        except OSError as err:
+            reason = err.strerror or type(err).__name__
+        if time.monotonic() + 0.5 > deadline:
+            raise HiwarError(
+                f"{key}={address!r}: no Ray cluster answered at {target[0]}:{target[1]} within {timeout_s:g} s "
+                f"({reason}); start it (`ray start --head`) or fix the address ({timeout_key} sets the wait)"
+            )
+        time.sleep(0.5)
 
 
 def _describe(embedded: bool, context: object | None = None) -> RaySession:

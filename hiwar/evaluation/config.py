@@ -3,20 +3,30 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from hiwar.generation.config import EngineConfig, SamplingConfig
+from hiwar.judge.config import JudgeMetricConfig
+from hiwar.models.options import LoadOptions
 from hiwar.section import Section
 
+if TYPE_CHECKING:
+    from hiwar.models.loader import ModelRef
 
-class ModelSpec(Section):
+
+class ModelSpec(LoadOptions):
     """One model under evaluation."""
 
     name: str = Field("", description="Short name in the report (default: derived from the path).")
     path: str = Field(..., min_length=1, description="Hub id or local folder (e.g. <run_dir>/models/aragpt2).")
-    trust_remote_code: bool = Field(False, description="Run the model's own code; only for models you trust.")
+
+    def ref(self) -> ModelRef:
+        """This model for :mod:`hiwar.models.loader`."""
+        from hiwar.models.loader import model_ref
+
+        return model_ref(self.path, self, f"evaluation.models ({self.name})")
 
     @model_validator(mode="after")
     def _default_name(self) -> ModelSpec:
@@ -133,6 +143,11 @@ class EvaluationConfig(Section):
     split: str = Field("test", description="Split of a hiwar dataset folder to score.")
     perplexity: PerplexityConfig = Field(default_factory=PerplexityConfig)
     raven: RavenConfig = Field(default_factory=RavenConfig)
+    judge: JudgeMetricConfig = Field(
+        default_factory=JudgeMetricConfig,
+        description="LLM judge scores of every model's RAVEN replies on the human-eval rubric, and pairwise "
+        "comparisons (docs/judge.md).",
+    )
     output_dir: str | None = Field(None, description="Report folder (default: <run_dir>/evaluation).")
     concurrent_jobs: int = Field(
         2,

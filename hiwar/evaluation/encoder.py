@@ -47,7 +47,7 @@ class TextEncoder:
         trust_remote_code: bool = False,
         device: Any = None,
     ) -> None:
-        from hiwar.evaluation.loading import pick_device
+        from hiwar.models.loader import pick_device
 
         self.device = device or pick_device()
         self.pooling, self.prefix, self.max_length = pooling, prefix, max_length

@@ -31,8 +31,7 @@ def score_conversations(spec: ModelSpec, rows: list[dict[str, Any]], cfg: Perple
     scored = ds.map_batches(
         PerplexityScorer,
         fn_constructor_kwargs={
-            "model_path": spec.path,
-            "trust_remote_code": spec.trust_remote_code,
+            "model": spec.ref(),
             "mask": cfg.mask,
             "window": cfg.window,
             "stride": cfg.stride,

@@ -7,6 +7,8 @@ import logging
 
 import numpy as np
 
+from hiwar.models.loader import ModelRef
+
 log = logging.getLogger(__name__)
 
 
@@ -20,8 +22,7 @@ class PerplexityScorer:
 
     def __init__(
         self,
-        model_path: str,
-        trust_remote_code: bool = False,
+        model: ModelRef,
         mask: str = "assistant",
         window: int | None = None,
         stride: int | None = None,
@@ -29,12 +30,13 @@ class PerplexityScorer:
         dtype: str = "auto",
         num_threads: float = 1.0,
     ) -> None:
-        from hiwar.evaluation.loading import load_causal_lm, load_tokenizer, model_context, pick_device
+        from hiwar.models.loader import context_length, load_causal_lm, load_tokenizer, pick_device, resolve_dtype
 
         self.device = pick_device(num_threads)
-        self.tokenizer = load_tokenizer(model_path, trust_remote_code)
-        self.model = load_causal_lm(model_path, trust_remote_code, dtype, self.device)
-        self.window = min(window or model_context(self.model, self.tokenizer), model_context(self.model))
+        self.tokenizer = load_tokenizer(model)
+        self.model = load_causal_lm(model, resolve_dtype(dtype, self.device)).to(self.device).eval()
+        context = context_length(self.model.config, self.tokenizer)
+        self.window = min(window or context, context)
         self.stride, self.mask, self.max_tokens = stride, mask, max_tokens_per_batch
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

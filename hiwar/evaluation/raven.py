@@ -4,13 +4,20 @@ with a bootstrap 95% interval (resampling conversations) and per-topic means.
 Per scored turn: ``score = max(0, cos(E(reply), E(reference)))``. Cosine lies in [-1, 1]; negative similarity
 means "unrelated" as much as 0 does, so it is clipped to 0 and RAVEN lies in [0, 1]. An empty reply scores 0.
 The unclipped mean cosine is reported beside it.
+
+Beside RAVEN, each reply's language is identified with the generation validators' rule
+(:mod:`hiwar.generation.language`): a reply in Persian or Urdu can sit close to an Arabic reference in a
+multilingual encoder's space, so the share of replies that are not Arabic is reported next to the score.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import numpy as np
+
+from hiwar.generation.language import DEFAULT_MIN_CONFIDENCE, Detection, is_foreign
 
 
 def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -72,4 +79,18 @@ def summarize_raven(
             str(t): {"raven": float(scores[topics == t].mean()), "turns": int((topics == t).sum())}
             for t in sorted(set(topics.tolist()))
         },
+    }
+
+
+def reply_languages(
+    replies: list[str], detections: list[Detection], min_confidence: float = DEFAULT_MIN_CONFIDENCE
+) -> dict[str, Any]:
+    """The share of non-empty replies confidently identified as another language than Arabic, their count, and
+    the non-empty replies per detected language (``und``: too short to tell)."""
+    live = [d for reply, d in zip(replies, detections, strict=True) if reply.strip()]
+    foreign = sum(is_foreign(d, min_confidence) for d in live)
+    return {
+        "non_arabic_share": foreign / len(live) if live else float("nan"),
+        "non_arabic_replies": int(foreign),
+        "reply_languages": dict(Counter(d.language for d in live).most_common()),
     }

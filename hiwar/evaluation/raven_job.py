@@ -20,7 +20,9 @@ REQUEST_COLUMNS = ("request_id", "seed", "messages")
 
 def reply_engine(spec: ModelSpec, cfg: RavenConfig) -> Any:
     """The configured reply engine pointed at the model under test."""
-    return cfg.engine.model_copy(update={"model": spec.path, "trust_remote_code": spec.trust_remote_code})
+    from hiwar.models.options import LoadOptions
+
+    return cfg.engine.model_copy(update={"model": spec.path, **spec.model_dump(include=set(LoadOptions.model_fields))})
 
 
 def reply_dataset(spec: ModelSpec, rows: list[dict[str, Any]], cfg: RavenConfig) -> Any:
@@ -108,7 +110,8 @@ def run_raven(spec: ModelSpec, rows: list[dict[str, Any]], cfg: RavenConfig, see
     import pandas as pd
 
     from hiwar.evaluation.markers import is_done, mark_done
-    from hiwar.evaluation.raven import summarize_raven
+    from hiwar.evaluation.raven import reply_languages, summarize_raven
+    from hiwar.generation.language import identify_all
 
     out_dir.mkdir(parents=True, exist_ok=True)
     replies_path, key = (
@@ -136,6 +139,9 @@ def run_raven(spec: ModelSpec, rows: list[dict[str, Any]], cfg: RavenConfig, see
     if scored is None:
         scored = embed_saved(ok, cfg)
     turns = ok.merge(scored, on="request_id", how="left", validate="one_to_one")
+    languages = identify_all(turns["reply"].tolist())
+    turns["reply_language"] = [d.language for d in languages]
+    turns["reply_language_confidence"] = [d.confidence for d in languages]
     turns.to_parquet(out_dir / "turns.parquet", index=False)
     summary = summarize_raven(
         turns["score"].to_numpy(),
@@ -148,6 +154,7 @@ def run_raven(spec: ModelSpec, rows: list[dict[str, Any]], cfg: RavenConfig, see
     summary["failed_turns"] = int(len(failed))
     summary["empty_replies"] = int((turns["generated_text"].str.strip() == "").sum())
     summary["reply_chars_mean"] = float(turns["reply_chars"].mean())
+    summary.update(reply_languages(turns["reply"].tolist(), languages))
     if "num_generated_tokens" in turns:
         summary["reply_tokens_mean"] = float(pd.to_numeric(turns["num_generated_tokens"]).mean())
     log.info(

@@ -23,7 +23,7 @@ class ReplySimilarity:
         encode_batch_size: int = 32,
     ) -> None:
         from hiwar.evaluation.encoder import TextEncoder
-        from hiwar.evaluation.loading import pick_device
+        from hiwar.models.loader import pick_device
 
         self.encoder = TextEncoder(
             encoder, pooling, backend, prefix, max_length, trust_remote_code, device=pick_device(num_threads)

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from hiwar.generation.language import DEFAULT_MIN_CONFIDENCE
 from hiwar.lineage import code_text, write_json
 from hiwar.record import utc_now
 
@@ -26,7 +27,9 @@ RAVEN_METHOD = (
     "RAVEN = mean over scored assistant turns of max(0, cos(E(model reply), E(reference reply))), where the "
     "model writes the reply to the reference dialogue so far and E is the sentence encoder {encoder} "
     "({pooling} pooling). 95% interval: percentile bootstrap over conversations ({samples} resamples). Empty "
-    "replies score 0; failed generations are left out and counted."
+    "replies score 0; failed generations are left out and counted. non_arabic_reply_share: the share of "
+    "non-empty replies whose language (fastText lid.176) is another language than Arabic with probability at "
+    "least {min_confidence}, the generation validators' rule."
 )
 
 # (column, JSON path) of the one-row-per-model table, in order.
@@ -42,10 +45,15 @@ COLUMNS = [
     ("raven_ci_high", ("raven", "ci_high")),
     ("reply_chars_mean", ("raven", "reply_chars_mean")),
     ("reply_tokens_mean", ("raven", "reply_tokens_mean")),
+    ("non_arabic_reply_share", ("raven", "non_arabic_share")),
+    ("judge_overall", ("judge", "overall", "mean")),
+    ("judge_ci_low", ("judge", "overall", "ci_low")),
+    ("judge_ci_high", ("judge", "overall", "ci_high")),
     ("scored_conversations", ("perplexity", "conversations")),
     ("scored_turns", ("raven", "turns")),
     ("perplexity_status", ("perplexity", "status")),
     ("raven_status", ("raven", "status")),
+    ("judge_status", ("judge", "status")),
     ("path", ("path",)),
 ]
 
@@ -128,7 +136,7 @@ def methods(config: Any, results: list[dict[str, Any]]) -> dict[str, str]:
     ev = config.evaluation
     ppl = next((r["perplexity"] for r in results if r["perplexity"].get("status") == "ok"), {})
     contents = "assistant messages" if ev.perplexity.mask == "assistant" else "all messages"
-    return {
+    out = {
         "perplexity": PERPLEXITY_METHOD.format(
             mask=ev.perplexity.mask,
             window=ppl.get("window", "model context"),
@@ -136,15 +144,23 @@ def methods(config: Any, results: list[dict[str, Any]]) -> dict[str, str]:
         ),
         "bits_per_byte": BPB_METHOD.format(contents=contents),
         "raven": RAVEN_METHOD.format(
-            encoder=ev.raven.encoder, pooling=ev.raven.pooling, samples=ev.raven.bootstrap_samples
+            encoder=ev.raven.encoder,
+            pooling=ev.raven.pooling,
+            samples=ev.raven.bootstrap_samples,
+            min_confidence=DEFAULT_MIN_CONFIDENCE,
         ),
     }
+    if ev.judge.enabled:
+        from hiwar.judge.report import judge_method
+
+        out["judge"] = judge_method(ev.judge, config.human_eval)
+    return out
 
 
 def render_markdown(report: dict[str, Any], plots: list[str]) -> str:
     """The report as Markdown."""
     rows, data = report["table"], report["dataset"]
-    main_cols = [c for c, _ in COLUMNS if c not in ("path", "perplexity_status", "raven_status")]
+    main_cols = [c for c, _ in COLUMNS if c not in ("path", "perplexity_status", "raven_status", "judge_status")]
     parts = [
         "# hiwar evaluation report",
         "",
@@ -176,6 +192,11 @@ def render_markdown(report: dict[str, Any], plots: list[str]) -> str:
         topics, topic_rows = topic_table(report["models"], metric, field)
         if topics:
             parts += ["", f"## {title}", "", markdown_table(topic_rows, ["model", *topics])]
+    from hiwar.judge.report import evaluation_section
+
+    judge = evaluation_section(report["models"], report.get("judge_pairwise"))
+    if judge:
+        parts += ["", *judge]
     problems = _problems(report["models"])
     if problems:
         parts += ["", "## Failures and skips", "", *problems]
@@ -196,9 +217,15 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
 
 
 def write_report(
-    out_dir: Path, results: list[dict[str, Any]], data: dict[str, Any], config: Any, code: dict[str, Any]
+    out_dir: Path,
+    results: list[dict[str, Any]],
+    data: dict[str, Any],
+    config: Any,
+    code: dict[str, Any],
+    judge_pairwise: dict[str, Any] | None = None,
 ) -> Path:
-    """Write ``report.json``, ``report.csv``, ``report.md`` and ``plots/*.png`` into ``out_dir``."""
+    """Write ``report.json``, ``report.csv``, ``report.md`` and ``plots/*.png`` into ``out_dir`` (with the judge's
+    pairwise comparisons when ``evaluation.judge.pairwise`` ran)."""
     from hiwar.evaluation.plots import write_plots
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -210,6 +237,7 @@ def write_report(
             "method": methods(config, results),
             "table": table_rows(results),
             "models": results,
+            "judge_pairwise": judge_pairwise,
             "config": config.model_dump(mode="json"),
         }
     )

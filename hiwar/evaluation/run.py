@@ -20,7 +20,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from hiwar.config import RunConfig, save_resolved
@@ -113,6 +112,10 @@ def resolve_transformers_names() -> None:
     import transformers.utils.chat_template_utils  # noqa: F401 - training.data renders templates with it
     from transformers import AutoConfig, AutoTokenizer  # noqa: F401
 
+    from hiwar.models import register_architectures
+
+    register_architectures()
+
 
 def run_in_threads(calls: dict[Any, Callable[[], Any]], max_workers: int) -> dict[Any, Any]:
     """Run ``calls`` (started in their order) on at most ``max_workers`` threads; their results, by key.
@@ -126,16 +129,29 @@ def run_in_threads(calls: dict[Any, Callable[[], Any]], max_workers: int) -> dic
 
 
 def resolved_window(spec: ModelSpec, window: int | None) -> int:
-    """The sliding window in tokens: the configured one, at most the model's context (read from its
-    config)."""
-    from transformers import AutoConfig
+    """The sliding window in tokens: the model's context (read from its config), or the configured window,
+    which may not exceed it.
 
-    from hiwar.evaluation.loading import model_context
+    Raises:
+        ConfigError: ``evaluation.perplexity.window`` is above the model's context.
+    """
+    from hiwar.models.loader import context_length, load_config
 
-    context = model_context(
-        SimpleNamespace(config=AutoConfig.from_pretrained(spec.path, trust_remote_code=spec.trust_remote_code))
-    )
-    return min(window, context) if window else context
+    context = context_length(load_config(spec.ref()))
+    if window and window > context:
+        raise ConfigError(
+            f"evaluation.perplexity.window={window}: above {spec.name}'s context of {context} tokens "
+            "(leave it unset to use the whole context)"
+        )
+    return window or context
+
+
+def preflight_problem(spec: ModelSpec) -> str | None:
+    """Why the model cannot be scored (the preflight's first problem), or None."""
+    from hiwar.models.preflight import check_model
+
+    problems = check_model(spec.ref(), "transformers").problems
+    return problems[0] if problems else None
 
 
 def weights_stamp(path: str) -> str | None:
@@ -169,7 +185,9 @@ class ModelEvaluation:
             "dataset": data["fingerprint"],
             "split": data["split"],
         }
-        self._load_problem: list[str | None] = []
+        # Checked here, on the driver before Ray starts: a model that cannot load fails both its metrics with
+        # the reason, without an actor ever starting for it.
+        self.load_problem = preflight_problem(spec)
 
     METRICS = ("perplexity", "raven")
 
@@ -188,13 +206,9 @@ class ModelEvaluation:
         return {"name": spec.name, "path": spec.path, "trust_remote_code": spec.trust_remote_code, **metrics}
 
     def check_model(self) -> None:
-        """Raise (once checked, from cache) when the model's config or tokenizer cannot be loaded."""
-        from hiwar.evaluation.loading import check_loadable
-
-        if not self._load_problem:
-            self._load_problem.append(check_loadable(self.spec.path, self.spec.trust_remote_code))
-        if self._load_problem[0]:
-            raise HiwarError(f"model {self.spec.path!r} cannot be loaded: {self._load_problem[0]}")
+        """Raise (once checked, from cache) when the model cannot be loaded (:mod:`hiwar.models.preflight`)."""
+        if self.load_problem:
+            raise HiwarError(f"cannot be loaded: {self.load_problem}")
 
     def perplexity_key(self) -> dict[str, Any]:
         """What the perplexity result depends on."""
@@ -248,6 +262,17 @@ class ModelEvaluation:
         return {**summary, "encoder": rv.encoder, "pooling": rv.pooling, "skipped": skipped.to_dict()}
 
 
+def output_places(config: RunConfig) -> list[tuple[str, Path]]:
+    """Where ``hiwar evaluate`` writes: ``evaluation.output_dir``, else ``<run_dir>/evaluation``."""
+    ev = config.evaluation
+    return [
+        (
+            "evaluation.output_dir" if ev.output_dir else "run_dir",
+            Path(ev.output_dir or Path(config.run_dir) / "evaluation"),
+        )
+    ]
+
+
 def run_evaluate(config: RunConfig, models: list[str] | None = None, dataset: str | None = None) -> Path:
     """Evaluate every model on the held-out split and write the report; return the report folder.
 
@@ -262,11 +287,14 @@ def run_evaluate(config: RunConfig, models: list[str] | None = None, dataset: st
     """
     from hiwar.cluster.session import connect, shutdown
     from hiwar.evaluation.report import write_report
+    from hiwar.judge.metric import run_judge_metric
     from hiwar.lineage import code_version
+    from hiwar.outdirs import check_output_dirs
 
     ev = config.evaluation
     specs = resolve_models(ev, models)
-    out_dir = Path(ev.output_dir or Path(config.run_dir) / "evaluation")
+    check_output_dirs(output_places(config))
+    out_dir = output_places(config)[0][1]
     data_path = dataset or ev.dataset or str(Path(config.run_dir) / "dataset")
     save_resolved(config, out_dir)
     try:
@@ -281,11 +309,11 @@ def run_evaluate(config: RunConfig, models: list[str] | None = None, dataset: st
         )
         raise
     log_skipped(convs)
+    evals = [ModelEvaluation(s, convs, ev, config.seed, data, out_dir) for s in specs]  # preflight, before Ray
     session = connect(config.cluster)
     try:
         # (model, metric) jobs are independent: overlapping them hides each job's actor start-up (importing
         # torch and loading the model), which dominates on small data. Results keep the config's order.
-        evals = [ModelEvaluation(s, convs, ev, config.seed, data, out_dir) for s in specs]
         # RAVEN jobs come first: they are the longer ones, so the short ones fill in after.
         calls = {
             (i, metric): partial(e.run_one, metric)
@@ -294,9 +322,10 @@ def run_evaluate(config: RunConfig, models: list[str] | None = None, dataset: st
         }
         done = run_in_threads(calls, ev.concurrent_jobs)
         results = [e.result({m: done[i, m] for m in e.METRICS}) for i, e in enumerate(evals)]
+        pairwise = run_judge_metric(config, out_dir, results)  # evaluation.judge: scores the RAVEN replies
     finally:
         shutdown(session)
-    write_report(out_dir, results, data, config, code_version())
+    write_report(out_dir, results, data, config, code_version(), pairwise)
     if not any(r[m]["status"] == "ok" for r in results for m in ("perplexity", "raven")):
         reasons = "; ".join(
             f"{r['name']}: {r[m].get('reason', r[m]['status'])}" for r in results for m in ("perplexity", "raven")

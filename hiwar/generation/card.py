@@ -69,6 +69,22 @@ def _table(counts: dict[str, Any], head: tuple[str, str]) -> str:
     return "\n".join(lines)
 
 
+def _languages_section(stats: dict[str, Any]) -> str:
+    from hiwar.generation.language import language_name
+
+    counts = {language_name(k): v for k, v in (stats.get("not_arabic_languages") or {}).items()}
+    return _table(counts or {"(none)": 0}, ("detected language", "rejects"))
+
+
+def _repairs_section(stats: dict[str, Any]) -> str:
+    repairs = stats.get("parse_repairs") or {}
+    rows = {
+        kind: f"{v['outputs']} ({v['share']:.1%}), {v['markers']} markers"
+        for kind, v in (repairs.get("by_kind") or {}).items()
+    }
+    return _table(rows or {"(none)": 0}, ("decoration", "outputs (share), markers"))
+
+
 def render_card(stats: dict[str, Any]) -> str:
     """The whole README.md."""
     c, gen = stats["counts"], stats["generator"]
@@ -111,6 +127,19 @@ Each row: `id`, `messages` (OpenAI-style `role`/`content`), `topic`, `country` (
 
 {_table(stats["rejects_by_reason"] or {"(none)": 0}, ("reason", "n"))}
 
+## Rejected as not Arabic, by detected language
+
+Arabic script is not enough: each message's language is identified (fastText lid.176), and conversations
+whose messages are Persian, Urdu, Pashto, Kurdish or another language are rejected as `not_arabic`.
+
+{_languages_section(stats)}
+
+## Role-marker repairs
+
+Outputs whose role markers came with formatting that the parser looked past (the text kept none of it).
+
+{_repairs_section(stats)}
+
 ## Turns (user-assistant exchanges) per conversation
 
 {_table(stats["turns"]["histogram"] or {"(none)": 0}, ("turns", "conversations"))}
@@ -125,6 +154,11 @@ Each row: `id`, `messages` (OpenAI-style `role`/`content`), `topic`, `country` (
 
 Countries: {len(stats["accepted_per_country"])} with at least one accepted conversation.
 """
+    from hiwar.judge.report import card_section
+
+    judge = card_section(stats)  # generation.judge's scores ("" when the filter is off)
+    if judge:
+        body += "\n" + judge
     header = yaml.safe_dump(card_header(stats), allow_unicode=True, sort_keys=False)
     return f"---\n{header}---\n\n{body}"
 
@@ -134,6 +168,9 @@ def format_summary(stats: dict[str, Any], dataset: str) -> str:
     c, t = stats["counts"], stats["throughput"]
     reasons = ", ".join(f"{k} {v}" for k, v in list(stats["rejects_by_reason"].items())[:6]) or "none"
     splits = ", ".join(f"{k} {v}" for k, v in stats["splits"].items())
+    repairs = stats.get("parse_repairs") or {}
+    kinds = ", ".join(f"{k} {v['outputs']}" for k, v in (repairs.get("by_kind") or {}).items() if v["outputs"])
+    languages = ", ".join(f"{k} {v}" for k, v in (stats.get("not_arabic_languages") or {}).items()) or "none"
     return "\n".join(
         [
             f"hiwar generate: {dataset}",
@@ -142,6 +179,8 @@ def format_summary(stats: dict[str, Any], dataset: str) -> str:
             f"  prompts       {c['prompts']} ({c['request_errors']} request errors)",
             f"  accepted      {c['accepted']} ({stats['acceptance_rate']:.1%}); duplicates dropped {c['duplicates']}",
             f"  rejected      {c['rejected']}: {reasons}",
+            f"  not Arabic    by detected language: {languages}",
+            f"  repaired      {repairs.get('outputs', 0)} outputs' role markers ({kinds or 'none'})",
             f"  splits        {splits}",
             f"  tokens        {stats['tokens']['generated']['total']} generated, "
             f"mean {stats['tokens']['generated']['mean']} per row",

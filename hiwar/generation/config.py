@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
 
+from hiwar.generation.language import DEFAULT_MIN_CONFIDENCE
+from hiwar.models.options import LoadOptions
 from hiwar.section import Section
+
+if TYPE_CHECKING:
+    from hiwar.models.loader import ModelRef
 
 
 class SamplingConfig(Section):
@@ -14,17 +19,22 @@ class SamplingConfig(Section):
 
     temperature: float = Field(0.3, ge=0.0, description="0 means greedy decoding.")
     top_p: float = Field(0.9, gt=0.0, le=1.0)
-    top_k: int = Field(-1, description="-1 disables top-k.")
+    top_k: int = Field(-1, ge=-1, description="-1 disables top-k; otherwise keep the k most likely tokens (k >= 1).")
     repetition_penalty: float = Field(1.2, gt=0.0)
     max_tokens: int = Field(512, ge=1, description="New tokens per request.")
 
+    @model_validator(mode="after")
+    def _top_k(self) -> SamplingConfig:
+        if self.top_k == 0:
+            raise ValueError("top_k 0 keeps no token: use -1 (off) or a number >= 1")
+        return self
 
-class EngineConfig(Section):
+
+class EngineConfig(LoadOptions):
     """Which engine runs which model, with what resources. Shared by generation and RAVEN replies."""
 
     engine: Literal["vllm", "transformers", "openai"] = Field("transformers", description="Engine, by name.")
     model: str = Field("", description="Hub id or local folder of the model (for openai: the served model name).")
-    trust_remote_code: bool = Field(False, description="Needed by Jais models; off unless asked for.")
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
     replicas: int = Field(1, ge=1, description="Engine actors (vLLM engines or HF generate actors).")
     batch_size: int = Field(16, ge=1, description="Rows per batch sent to one actor.")
@@ -36,6 +46,18 @@ class EngineConfig(Section):
     max_model_len: int | None = Field(None, ge=16)
     dtype: str = Field("auto", description="'auto', 'float32', 'bfloat16', 'float16'.")
     engine_kwargs: dict[str, Any] = Field(default_factory=dict, description="Extra vLLM engine arguments.")
+    prompt_format: Literal["auto", "jais", "chat_template", "hiwar"] = Field(
+        "auto",
+        description="How the prompt reaches the model: 'jais' (the Jais-13b-chat card's format), "
+        "'chat_template' (the tokenizer's template; hiwar's when it has none), "
+        "'hiwar' (hiwar's template always), "
+        "'auto' (jais for Jais models, by model_type or name; else chat_template).",
+    )
+    jais_language: Literal["auto", "ar", "en"] = Field(
+        "auto",
+        description="The Jais card's instruction in Arabic or English; 'auto': Arabic when the first question is "
+        "mostly Arabic script (the card pairs Arabic questions with its Arabic instruction).",
+    )
     base_url: str | None = Field(
         None, description="openai engine: the server's base URL, e.g. http://127.0.0.1:8000/v1"
     )
@@ -55,6 +77,12 @@ class EngineConfig(Section):
     max_retries: int = Field(
         3, ge=0, description="openai engine: retries of a request that failed to connect or got 429/5xx."
     )
+
+    def ref(self, where: str = "generation") -> ModelRef:
+        """The engine's model for :mod:`hiwar.models.loader`."""
+        from hiwar.models.loader import model_ref
+
+        return model_ref(self.model, self, where)
 
 
 class GridConfig(Section):
@@ -85,6 +113,13 @@ class GridConfig(Section):
         return self
 
 
+_VALIDATION_RANGES = (
+    ("min_turns", "max_turns"),
+    ("min_message_chars", "max_message_chars"),
+    ("min_total_chars", "max_total_chars"),
+)
+
+
 class ValidationConfig(Section):
     """Thresholds of the conversation validators (see docs/generation.md for each reject reason)."""
 
@@ -97,6 +132,20 @@ class ValidationConfig(Section):
     max_total_chars: int = Field(12000, ge=1, description="Longest conversation.")
     min_arabic_ratio: float = Field(0.85, ge=0, le=1, description="Arabic-script share of all letters.")
     max_latin_ratio: float = Field(0.02, ge=0, le=1, description="Latin share of all letters (Latin/Arabizi leakage).")
+    min_language_confidence: float = Field(
+        DEFAULT_MIN_CONFIDENCE,
+        ge=0,
+        le=1,
+        description="A message's language counts only when identified with at least this probability "
+        "(fastText lid.176; see docs/generation.md, 'Language').",
+    )
+    min_arabic_message_share: float = Field(
+        1.0,
+        ge=0,
+        le=1,
+        description="Least share of Arabic among the messages whose language counts; below it: not_arabic "
+        "(1.0: no message may be confidently Persian, Urdu, Pashto, Kurdish or any other language).",
+    )
     max_turn_similarity: float = Field(
         0.9,
         gt=0,
@@ -108,6 +157,13 @@ class ValidationConfig(Section):
         0.3, gt=0, le=1, description="Highest share of repeated word 3-grams within the conversation."
     )
     reject_truncated: bool = Field(True, description="Reject generations that used all of sampling.max_tokens.")
+
+    @model_validator(mode="after")
+    def _ranges(self) -> ValidationConfig:
+        for low, high in _VALIDATION_RANGES:
+            if getattr(self, low) > getattr(self, high):
+                raise ValueError(f"{low} ({getattr(self, low)}) is above {high} ({getattr(self, high)})")
+        return self
 
 
 class DedupConfig(Section):
@@ -142,17 +198,15 @@ class SplitConfig(Section):
         return self
 
 
+# The judge's sections build on EngineConfig (above), so they are imported once it exists (see hiwar/judge/__init__.py).
+from hiwar.judge.config import JudgeFilterConfig  # noqa: E402
+
+
 class GenerationConfig(EngineConfig):
-    """How conversations are generated: an engine plus the prompt grid, validation, dedup and splits."""
+    """How conversations are generated: an engine plus the prompt grid, validation, dedup, an optional judge
+    filter, and splits."""
 
     prompt_version: str = Field("v1", description="Prompt template version (hiwar/assets/prompts).")
-    prompt_format: Literal["auto", "jais", "chat_template", "hiwar"] = Field(
-        "auto",
-        description="How the prompt reaches the model: 'jais' (the Jais-13b-chat card's format), "
-        "'chat_template' (the tokenizer's template; hiwar's when it has none), "
-        "'hiwar' (hiwar's template always), "
-        "'auto' (jais for models named *jais*, else chat_template).",
-    )
     output_dir: str | None = Field(None, description="Dataset folder (default: <run_dir>/dataset).")
     shard_size: int = Field(
         256,
@@ -164,3 +218,8 @@ class GenerationConfig(EngineConfig):
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     splits: SplitConfig = Field(default_factory=SplitConfig)
+    judge: JudgeFilterConfig = Field(
+        default_factory=JudgeFilterConfig,
+        description="LLM judge as a data filter: accepted conversations scored on the human-eval rubric, those "
+        "below the thresholds rejected (docs/judge.md).",
+    )

@@ -1,5 +1,5 @@
 """Live counters exported with ``ray.util.metrics`` (Ray dashboard / Prometheus): prompts done, accepted,
-rejected (by first reason) and tokens generated."""
+rejected (by first reason), tokens generated, and outputs whose role markers needed a repair (by kind)."""
 
 from __future__ import annotations
 
@@ -21,10 +21,21 @@ def counters() -> dict[str, Any]:
             PREFIX + "rejected", description="Conversations rejected by validation.", tag_keys=("reason",)
         ),
         "tokens": Counter(PREFIX + "tokens_generated", description="New tokens generated."),
+        "repairs": Counter(
+            PREFIX + "parse_repairs",
+            description="Outputs whose role markers the parser repaired (bidi, diacritics, tatweel, emphasis, bullet).",
+            tag_keys=("kind",),
+        ),
     }
 
 
-def record(prompts: int, accepted: int, rejected_by_reason: dict[str, int], tokens: int) -> None:
+def record(
+    prompts: int,
+    accepted: int,
+    rejected_by_reason: dict[str, int],
+    tokens: int,
+    repaired_by_kind: dict[str, int] | None = None,
+) -> None:
     """Add one batch's counts; metrics are best effort and never fail the job."""
     try:
         c = counters()
@@ -35,5 +46,7 @@ def record(prompts: int, accepted: int, rejected_by_reason: dict[str, int], toke
             c["rejected"].inc(n, tags={"reason": reason})
         if tokens:
             c["tokens"].inc(tokens)
+        for kind, n in (repaired_by_kind or {}).items():
+            c["repairs"].inc(n, tags={"kind": kind})
     except Exception:  # noqa: BLE001,S110 - no metrics (e.g. outside Ray) is not an error
         pass

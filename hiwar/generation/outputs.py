@@ -21,6 +21,7 @@ REJECT_COLUMNS = (
     "seed",
     "n_turns",
     "reasons",
+    "languages",
     "duplicate_of",
     "error",
     "raw_text",
@@ -76,8 +77,9 @@ def to_conversation(row: dict[str, Any], cfg: GenerationConfig, prompt_format: s
 
 
 def reject_row(row: dict[str, Any], reasons: list[str], duplicate_of: str = "") -> dict[str, Any]:
-    """A rejects-table row: the raw text and every reason."""
+    """A rejects-table row: the raw text, every reason, and each message's language."""
     out = {k: row[k] for k in REJECT_COLUMNS if k in row}
+    out.setdefault("languages", [])
     out.update(reasons=list(reasons), duplicate_of=duplicate_of, raw_text=row["generated_text"] or "")
     return out
 
@@ -102,18 +104,20 @@ def write_rejects(rejects: list[dict[str, Any]], dataset: Path, rows_per_file: i
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from hiwar.generation.postprocess import grid_fields
+    from hiwar.generation.postprocess import grid_fields, language_type
 
     schema = pa.schema(
         [
             *grid_fields(),
             ("reasons", pa.list_(pa.string())),
+            ("languages", pa.list_(language_type())),
             ("duplicate_of", pa.string()),
             ("error", pa.string()),
             ("raw_text", pa.string()),
             ("num_prompt_tokens", pa.int64()),
             ("num_generated_tokens", pa.int64()),
             ("created_at", pa.string()),
+            ("judge", pa.string()),  # generation.judge: the scores (JSON) of a judge_below_threshold reject
         ]
     )
     folder = dataset / "rejects"

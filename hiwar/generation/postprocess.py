@@ -1,4 +1,5 @@
-"""The Ray Data stage after the engine: parse and validate each generated text, count, keep raw text."""
+"""The Ray Data stage after the engine: parse and validate each generated text, identify each message's
+language, count, keep raw text."""
 
 from __future__ import annotations
 
@@ -7,30 +8,35 @@ from collections import Counter
 from typing import Any
 
 from hiwar.generation.config import ValidationConfig
-from hiwar.generation.parse import parse_transcript
-from hiwar.generation.validate import validate
+from hiwar.generation.language import identify_all
+from hiwar.generation.parse import REPAIR_KINDS, parse_transcript
+from hiwar.generation.validate import language_units, validate
 from hiwar.record import utc_now
 
 
 def parse_and_validate(batch: Any, validation: dict[str, Any], max_tokens: int) -> Any:
-    """Ray Data batch function (pyarrow in, pyarrow out): adds ``messages_json``, ``reasons`` and ``created_at``; drops
-    the prompt columns (they are rebuilt from the grid when needed)."""
+    """Ray Data batch function (pyarrow in, pyarrow out): adds ``messages_json``, ``reasons``, ``languages`` (one per
+    message), ``parse_repairs`` (marker decorations forgiven, by kind) and ``created_at``; drops the prompt columns
+    (they are rebuilt from the grid when needed)."""
     import pyarrow as pa
 
     from hiwar.generation import metrics
 
     cfg = ValidationConfig.model_validate(validation)
-    rows, tally, accepted, tokens = [], Counter(), 0, 0
+    rows, tally, repairs, accepted, tokens = [], Counter(), Counter(), 0, 0
     for row in batch.to_pylist():
         text = row["generated_text"] or ""
         parsed = parse_transcript(text)
         truncated = int(row["num_generated_tokens"] or 0) >= max_tokens
-        reasons = validate(parsed, text, cfg, row["error"] or "", truncated)
+        languages = identify_all(language_units(parsed, text)) if text.strip() and not row["error"] else []
+        reasons = validate(parsed, text, cfg, row["error"] or "", truncated, languages)
         rows.append(
             {
                 **row,
                 "messages_json": json.dumps(parsed.messages, ensure_ascii=False),
                 "reasons": reasons,
+                "languages": [d._asdict() for d in languages],
+                "parse_repairs": parsed.repairs,
                 "created_at": utc_now(),
             }
         )
@@ -38,7 +44,8 @@ def parse_and_validate(batch: Any, validation: dict[str, Any], max_tokens: int) 
         tokens += int(row["num_generated_tokens"] or 0)
         if reasons:
             tally[reasons[0]] += 1
-    metrics.record(len(rows), accepted, dict(tally), tokens)
+        repairs.update(kind for kind, n in parsed.repairs.items() if n)  # outputs with each kind
+    metrics.record(len(rows), accepted, dict(tally), tokens, dict(repairs))
     return pa.Table.from_pylist(rows, schema=WORK_SCHEMA)  # the schema keeps only the work columns
 
 
@@ -56,6 +63,13 @@ def grid_fields() -> list[tuple[str, Any]]:
     ]
 
 
+def language_type() -> Any:
+    """Arrow type of one message's language: ``{language, confidence}`` (see :mod:`hiwar.generation.language`)."""
+    import pyarrow as pa
+
+    return pa.struct([("language", pa.string()), ("confidence", pa.float64())])
+
+
 def _schema() -> Any:
     import pyarrow as pa
 
@@ -70,6 +84,8 @@ def _schema() -> Any:
             ("error", pa.string()),
             ("messages_json", pa.string()),
             ("reasons", pa.list_(pa.string())),
+            ("languages", pa.list_(language_type())),
+            ("parse_repairs", pa.struct([(kind, pa.int64()) for kind in REPAIR_KINDS])),
             ("created_at", pa.string()),
         ]
     )

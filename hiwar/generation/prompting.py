@@ -6,16 +6,26 @@ from functools import cache
 from typing import Any
 
 from hiwar.errors import HiwarError
-from hiwar.generation.config import GenerationConfig
+from hiwar.generation.config import EngineConfig, GenerationConfig
 from hiwar.generation.grid import GridRow
 
 
-def resolve_format(cfg: GenerationConfig) -> str:
-    """``auto`` -> ``jais`` for Jais models, else ``chat_template`` (hiwar's template when the tokenizer has
-    none)."""
+def resolve_format(cfg: EngineConfig) -> str:
+    """``auto`` -> ``jais`` for Jais models (``model_type: jais``, or a name with "jais" when the config cannot be
+    read here, e.g. an openai-served model), else ``chat_template`` (hiwar's template when the tokenizer has none)."""
     if cfg.prompt_format != "auto":
         return cfg.prompt_format
-    return "jais" if "jais" in cfg.model.lower() else "chat_template"
+    if "jais" in cfg.model.lower():
+        return "jais"
+    if cfg.engine == "openai":
+        return "chat_template"
+    from hiwar.models.loader import load_config
+
+    try:
+        model_type = getattr(load_config(cfg.ref()), "model_type", "")
+    except HiwarError:
+        return "chat_template"  # the preflight reports the model's problem
+    return "jais" if model_type == "jais" else "chat_template"
 
 
 @cache
@@ -46,7 +56,7 @@ def request_rows(rows: list[GridRow], cfg: GenerationConfig) -> list[dict[str, A
         messages = instruction_messages(row, cfg.prompt_version)
         request = {**row.to_dict(), "request_id": row.id}
         if fmt == "jais":
-            request["prompt"] = jais_prompt(messages[0]["content"] + "\n" + messages[1]["content"])
+            request["prompt"] = jais_prompt(messages, cfg.jais_language)
         elif fmt == "hiwar":
             request["prompt"] = render_messages(tokenizer, messages, add_generation_prompt=True, fmt="hiwar")
         else:
@@ -57,9 +67,9 @@ def request_rows(rows: list[GridRow], cfg: GenerationConfig) -> list[dict[str, A
 
 def _hiwar_tokenizer(cfg: GenerationConfig) -> Any:
     """The generator's tokenizer (for its BOS/EOS tokens in hiwar's template)."""
-    from hiwar.generation.engines.formatting import load_tokenizer
+    from hiwar.generation.engines.formatting import engine_tokenizer
 
     try:
-        return load_tokenizer(cfg.model, cfg.trust_remote_code)
+        return engine_tokenizer(cfg.ref())
     except Exception as err:  # noqa: BLE001
         raise HiwarError(f"generation.prompt_format=hiwar: cannot load the tokenizer of {cfg.model!r} ({err})") from err

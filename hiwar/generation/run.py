@@ -43,6 +43,11 @@ def dataset_dir(config: RunConfig) -> Path:
     return Path(config.generation.output_dir or Path(config.run_dir) / "dataset")
 
 
+def output_places(config: RunConfig) -> list[tuple[str, Path]]:
+    """Where ``hiwar generate`` writes, named by the config key that decides it."""
+    return [("generation.output_dir" if config.generation.output_dir else "run_dir", dataset_dir(config))]
+
+
 def fingerprint(config: RunConfig) -> str:
     """A hash of everything that decides which text each row gets."""
     data = config.generation.model_dump(mode="json", include=set(FINGERPRINT_KEYS))
@@ -72,7 +77,10 @@ def check_plan(work: Path, config: RunConfig, n_rows: int) -> None:
 
 
 def _check_engine(cfg: GenerationConfig) -> None:
-    """Fail before starting Ray when the model cannot be loaded or the engine is missing."""
+    """Fail before starting Ray when the model cannot run on its engine or the engine is missing."""
+    from hiwar.generation.engines import runnable_engine
+
+    cfg = runnable_engine(cfg)
     if cfg.engine in ("transformers", "vllm"):
         from hiwar.generation.engines.common import check_model
 
@@ -125,13 +133,19 @@ def _generate_pending(config: RunConfig, rows: list, shards_dir: Path) -> tuple[
 def run_generate(config: RunConfig) -> Path:
     """Generate, validate, dedup and split the grid; returns the dataset folder (see module docstring)."""
     from hiwar.generation.grid import build_grid
+    from hiwar.outdirs import check_output_dirs
 
     cfg = config.generation
     out = dataset_dir(config)
+    check_output_dirs(output_places(config))
     rows = build_grid(cfg.grid, cfg.prompt_version, config.seed)
     if not rows:
         raise HiwarError("generation.grid: the grid is empty (check topics, countries and limit)")
     _check_engine(cfg)
+    if cfg.judge.enabled:  # the judge's model and thresholds, before any conversation is generated
+        from hiwar.judge.filter import check_filter
+
+        check_filter(config)
     work = out / "work"
     shards_dir = work / "shards"
     shards_dir.mkdir(parents=True, exist_ok=True)
@@ -146,15 +160,19 @@ def finalize(config: RunConfig, out: Path, n_prompts: int, result: Any, skipped:
     from hiwar.generation.outputs import assemble, read_work, write_rejects, write_splits
     from hiwar.generation.prompting import resolve_format
     from hiwar.generation.stats import build_stats
+    from hiwar.judge.filter import apply_judge_filter
 
     cfg = config.generation
     rows = read_work(out / "work" / "shards")
     if len(rows) != n_prompts:
         raise RuntimeError(f"{out}: expected {n_prompts} generated rows, found {len(rows)}")
     assembled = assemble(rows, cfg, resolve_format(cfg))
+    judged = apply_judge_filter(config, out, assembled)  # generation.judge: None when off
     write_rejects(assembled.rejects, out, cfg.rows_per_file)
     splits = write_splits(assembled.accepted, out, cfg.splits, config.seed, cfg.rows_per_file)
     stats = build_stats(config, assembled, splits, result, skipped)
+    if judged:
+        stats["judge"] = judged
     _write_meta(config, out, stats)
     return stats
 
@@ -177,9 +195,11 @@ def run_split(config: RunConfig, dataset: str | Path | None = None) -> Path:
     """
     from hiwar.dataset_layout import is_dataset_dir
     from hiwar.generation.outputs import write_splits
+    from hiwar.outdirs import check_output_dirs
     from hiwar.records_io import read_records
 
     out = Path(dataset) if dataset else dataset_dir(config)
+    check_output_dirs([("--dataset", out)] if dataset else output_places(config))
     stats_path = out / "stats.json"
     if not is_dataset_dir(out) or not stats_path.exists():
         raise HiwarError(f"{out}: not a hiwar dataset folder (no data/ or stats.json); run `hiwar generate` first")

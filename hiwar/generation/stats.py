@@ -3,12 +3,43 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any
 
 from hiwar.config import RunConfig
 from hiwar.generation.card import distribution, rejects_by_reason
+from hiwar.generation.language import Detection, foreign_languages
 from hiwar.generation.outputs import Assembled, per_key
-from hiwar.generation.validate import DUPLICATE, NEAR_DUPLICATE, REQUEST_FAILED
+from hiwar.generation.parse import REPAIR_KINDS
+from hiwar.generation.validate import DUPLICATE, NEAR_DUPLICATE, NOT_ARABIC, REQUEST_FAILED
+
+
+def not_arabic_languages(rejects: list[dict[str, Any]], min_confidence: float) -> dict[str, int]:
+    """``not_arabic`` rejects per language detected in them (a reject with Persian and Urdu messages counts
+    under both), most frequent first."""
+    counts: Counter[str] = Counter()
+    for rej in rejects:
+        if NOT_ARABIC in rej["reasons"]:
+            detections = [Detection(d["language"], d["confidence"]) for d in rej.get("languages") or []]
+            counts.update(foreign_languages(detections, min_confidence))
+    return dict(counts.most_common())
+
+
+def parse_repairs(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """How often the parser looked past marker decoration: per kind, the outputs that needed it (count and share
+    of all outputs) and the markers repaired."""
+    n = len(rows)
+    per_row = [r.get("parse_repairs") or {} for r in rows]
+    by_kind = {}
+    for kind in REPAIR_KINDS:
+        outputs = sum(1 for rep in per_row if rep.get(kind))
+        by_kind[kind] = {
+            "outputs": outputs,
+            "share": round(outputs / n, 4) if n else 0.0,
+            "markers": int(sum(rep.get(kind) or 0 for rep in per_row)),
+        }
+    repaired = sum(1 for rep in per_row if any(rep.values()))
+    return {"outputs": repaired, "share": round(repaired / n, 4) if n else 0.0, "by_kind": by_kind}
 
 
 def build_stats(config: RunConfig, run: Assembled, splits: dict[str, int], result: Any, skipped: int) -> dict:
@@ -42,6 +73,8 @@ def build_stats(config: RunConfig, run: Assembled, splits: dict[str, int], resul
         },
         "acceptance_rate": round(len(run.accepted) / n, 4) if n else 0.0,
         "rejects_by_reason": by_reason,
+        "not_arabic_languages": not_arabic_languages(run.rejects, cfg.validation.min_language_confidence),
+        "parse_repairs": parse_repairs(run.rows),
         "accepted_per_topic": per_key(run.accepted, "topic"),
         "accepted_per_country": per_key(run.accepted, "country"),
         "turns": {**distribution(turns), "histogram": hist},

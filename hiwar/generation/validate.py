@@ -10,6 +10,7 @@ import re
 
 from hiwar.generation.arabic import arabic_letter_ratio, latin_ratio, normalize, words
 from hiwar.generation.config import ValidationConfig
+from hiwar.generation.language import Detection, arabic_share, identify_all
 from hiwar.generation.parse import ASSISTANT_MARKER, USER_MARKER, Parsed
 
 REQUEST_FAILED = "request_failed"  # the engine returned an error for the row
@@ -31,6 +32,7 @@ ASSISTANT_SPEAKS_FOR_USER = "assistant_speaks_for_user"  # the user marker insid
 USER_SPEAKS_FOR_ASSISTANT = "user_speaks_for_assistant"
 TEMPLATE_LEAK = "template_leak"  # prompt-format tokens or markers left in the text
 LOW_ARABIC_RATIO = "low_arabic_ratio"
+NOT_ARABIC = "not_arabic"  # Arabic script, another language (Persian, Urdu, Pashto, Kurdish, ...)
 LATIN_LEAKAGE = "latin_leakage"
 NGRAM_REPETITION = "ngram_repetition"
 DUPLICATE = "duplicate"  # dedup: same Arabic-normalised text as an earlier id
@@ -56,6 +58,7 @@ REASONS = (
     USER_SPEAKS_FOR_ASSISTANT,
     TEMPLATE_LEAK,
     LOW_ARABIC_RATIO,
+    NOT_ARABIC,
     LATIN_LEAKAGE,
     NGRAM_REPETITION,
     DUPLICATE,
@@ -145,8 +148,29 @@ def content_reasons(text: str, cfg: ValidationConfig) -> list[str]:
     return reasons
 
 
-def validate(parsed: Parsed, raw: str, cfg: ValidationConfig, error: str = "", truncated: bool = False) -> list[str]:
-    """Every reason ``parsed`` (from ``raw``) fails, in ``REASONS`` order; empty when it is accepted."""
+def language_units(parsed: Parsed, raw: str) -> list[str]:
+    """The texts whose language is identified: each message, or the whole raw text when nothing parsed."""
+    return [m["content"] for m in parsed.messages] if parsed.messages else [raw]
+
+
+def language_reasons(languages: list[Detection], cfg: ValidationConfig) -> list[str]:
+    """``not_arabic`` when too few confidently identified messages are Arabic."""
+    share = arabic_share(languages, cfg.min_language_confidence)
+    return [NOT_ARABIC] if share < cfg.min_arabic_message_share else []
+
+
+def validate(
+    parsed: Parsed,
+    raw: str,
+    cfg: ValidationConfig,
+    error: str = "",
+    truncated: bool = False,
+    languages: list[Detection] | None = None,
+) -> list[str]:
+    """Every reason ``parsed`` (from ``raw``) fails, in ``REASONS`` order; empty when it is accepted.
+
+    ``languages`` are the :func:`language_units`' detections, when the caller has them already.
+    """
     if error:
         return [REQUEST_FAILED]
     if not raw.strip():
@@ -162,4 +186,5 @@ def validate(parsed: Parsed, raw: str, cfg: ValidationConfig, error: str = "", t
         reasons += structure_reasons(parsed.messages, cfg) + message_reasons(parsed.messages, cfg)
     body = "\n".join(m["content"] for m in parsed.messages) if parsed.messages else raw
     reasons += content_reasons(body, cfg)
+    reasons += language_reasons(identify_all(language_units(parsed, raw)) if languages is None else languages, cfg)
     return sorted(set(reasons), key=REASONS.index)

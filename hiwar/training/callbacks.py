@@ -1,14 +1,17 @@
-"""Trainer callbacks: metrics as JSON lines in the run folder (rank 0), with throughput and padding share."""
+"""Trainer callbacks: metrics as JSON lines in the run folder (rank 0), with throughput and padding share; a stop
+when the loss becomes inf or nan."""
 
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback
 
+from hiwar.errors import HiwarError
 from hiwar.training.collate import SFTCollator
 
 
@@ -56,6 +59,40 @@ class JsonlMetricsCallback(TrainerCallback):
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
         tmp.replace(self.path)
+
+
+class NonFiniteLossError(HiwarError):
+    """The training (or validation) loss became inf or nan: the run stopped before saving such weights."""
+
+
+class StopOnNonFiniteLoss(TrainerCallback):
+    """Stop a run whose loss becomes inf or nan, before a checkpoint of broken weights is saved.
+
+    The Trainer must not filter such losses out of its logs (``logging_nan_inf_filter=False``, as
+    :func:`hiwar.training.worker.training_arguments` sets it). Every step that saves also logs, so the loss since
+    the last log is checked before each checkpoint: the latest checkpoint is always the last good one. Every rank
+    logs the same (all-reduced) loss, so every rank stops at the same step.
+    """
+
+    KEYS = ("loss", "eval_loss")
+
+    def __init__(self, name: str = "") -> None:
+        self.name = name
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if control.should_save:
+            control.should_log = True  # log (and so check) the loss before this step's checkpoint is written
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        for key in self.KEYS:
+            value = (logs or {}).get(key)
+            if isinstance(value, (int, float)) and not math.isfinite(value):
+                who = f"training.models ({self.name})" if self.name else "training"
+                raise NonFiniteLossError(
+                    f"{who}: the {'validation ' if key == 'eval_loss' else ''}loss became {value} at step "
+                    f"{state.global_step} (training.learning_rate={args.learning_rate:g}); training stopped "
+                    "before saving those weights"
+                )
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:

@@ -7,11 +7,15 @@ given there (``lora``) replaces the shared one as a whole, its missing keys taki
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
+from hiwar.models.options import LoadOptions
 from hiwar.section import Section
+
+if TYPE_CHECKING:
+    from hiwar.models.loader import ModelRef
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
@@ -29,17 +33,23 @@ class LoraSettings(Section):
     )
 
 
-class ModelSpec(Section):
+class ModelSpec(LoadOptions):
     """One base model to fine-tune."""
 
     name: str = Field(..., pattern=NAME_PATTERN, description="Short name: Ray run name and output folder name.")
     model: str = Field(..., min_length=1, description="Hub id or local folder of the base model.")
-    trust_remote_code: bool = Field(False, description="Run the model's own code from the hub; off unless asked for.")
     output_dir: str | None = Field(None, description="Model folder (default: <run_dir>/models/<name>).")
     overrides: dict[str, Any] = Field(
         default_factory=dict,
         description="Training keys for this model only, e.g. {learning_rate: 2.0e-5, fsdp: true}.",
     )
+
+    def ref(self, index: int | None = None) -> ModelRef:
+        """This base model for :mod:`hiwar.models.loader` (``index``: its place in ``training.models``, for
+        messages)."""
+        from hiwar.models.loader import model_ref
+
+        return model_ref(self.model, self, f"training.models{'' if index is None else f'[{index}]'} ({self.name})")
 
 
 class TrainingConfig(Section):
@@ -60,6 +70,13 @@ class TrainingConfig(Section):
     validation_split: str | None = Field("validation", description="Split for validation loss; null disables it.")
     max_train_rows: int | None = Field(None, ge=1, description="Use only the first N training conversations.")
     max_validation_rows: int | None = Field(None, ge=1, description="Use only the first N validation conversations.")
+    max_unk_share: float = Field(
+        0.001,
+        ge=0.0,
+        le=1.0,
+        description="Warn when more than this share of training tokens are <unk> (the data stats name the "
+        "characters, e.g. diacritics an AraNizer SentencePiece tokenizer cannot read).",
+    )
 
     # Optimisation.
     learning_rate: float = Field(5.0e-5, gt=0.0)

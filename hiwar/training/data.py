@@ -166,6 +166,9 @@ class PrepStats:
     loss_tokens: int = 0
     sequences: int = 0
     packed_fill: float = 0.0
+    unk_tokens: int = 0
+    unk_share: float = 0.0
+    unk_characters: dict[str, int] = field(default_factory=dict)  # characters the tokenizer could only read as <unk>
 
     def as_dict(self) -> dict[str, Any]:
         """Plain dict for JSON."""
@@ -201,11 +204,31 @@ def prepare_split(
         stats.tokens += len(example["input_ids"])
         stats.loss_tokens += sum(1 for t in example["labels"][1:] if t != IGNORE_INDEX)
         examples.append({"input_ids": example["input_ids"], "labels": example["labels"]})
+        count_unknown(tokenizer, messages, example["input_ids"], stats)
     stats.examples = len(examples)
+    stats.unk_share = stats.unk_tokens / stats.tokens if stats.tokens else 0.0
     sequences = pack_examples(examples, max_seq_len) if packing else examples
     stats.sequences = len(sequences)
     stats.packed_fill = stats.tokens / (len(sequences) * max_seq_len) if packing and sequences else 0.0
     return PreparedSplit(sequences=sequences, stats=stats)
+
+
+def count_unknown(tokenizer: Any, messages: Sequence[dict[str, str]], ids: list[int], stats: PrepStats) -> None:
+    """Count ``<unk>`` tokens, and (for the first conversations that have some) which characters became them:
+    a tokenizer that reads diacritics as ``<unk>`` loses them without a word otherwise."""
+    unk = getattr(tokenizer, "unk_token_id", None)
+    if unk is None:
+        return
+    found = ids.count(unk)
+    stats.unk_tokens += found
+    if not found or len(stats.unk_characters) >= 20:
+        return
+    for message in messages:
+        enc = tokenizer(message["content"], add_special_tokens=False, return_offsets_mapping=True)
+        for tok, (a, b) in zip(enc["input_ids"], enc["offset_mapping"], strict=True):
+            if tok == unk:
+                text = message["content"][a:b].strip() or message["content"][a:b]
+                stats.unk_characters[text] = stats.unk_characters.get(text, 0) + 1
 
 
 def pack_examples(examples: Sequence[dict[str, list[int]]], max_seq_len: int) -> list[dict[str, list[int]]]:

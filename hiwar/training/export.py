@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hiwar.lineage import write_json
+
+if TYPE_CHECKING:
+    from hiwar.models.loader import ModelRef
 
 MANIFEST = "hiwar_model.json"
 _TRAINING_STATE = ("optimizer.pt", "scheduler.pt", "scaler.pt", "training_args.bin")
@@ -34,11 +37,12 @@ def _copy_weights(checkpoint: Path, dest: Path) -> None:
             shutil.copy2(item, dest / item.name)
 
 
-def _merge_lora(checkpoint: Path, base_model: str, trust_remote_code: bool, dest: Path) -> None:
+def _merge_lora(checkpoint: Path, base_model: ModelRef, dest: Path) -> None:
     """Save base + adapter merged into plain weights, and the adapter alone under ``adapter/``."""
     import torch
     from peft import PeftModel
-    from transformers import AutoModelForCausalLM
+
+    from hiwar.models.loader import load_causal_lm
 
     adapter = dest / "adapter"
     adapter.mkdir()
@@ -46,7 +50,7 @@ def _merge_lora(checkpoint: Path, base_model: str, trust_remote_code: bool, dest
         if (checkpoint / name).exists():
             shutil.copy2(checkpoint / name, adapter / name)
     shutil.copy2(checkpoint / "trainer_state.json", dest / "trainer_state.json")
-    base = AutoModelForCausalLM.from_pretrained(base_model, trust_remote_code=trust_remote_code, dtype=torch.float32)
+    base = load_causal_lm(base_model, torch.float32)
     merged = PeftModel.from_pretrained(base, str(checkpoint)).merge_and_unload()
     merged.save_pretrained(dest)
 
@@ -57,8 +61,7 @@ def export_model(
     *,
     tokenizer: Any,
     lora: bool,
-    base_model: str,
-    trust_remote_code: bool,
+    base_model: ModelRef | None = None,
     config: Any,
     files: dict[str, dict[str, Any]],
     manifest: dict[str, Any],
@@ -71,7 +74,7 @@ def export_model(
         out_dir: destination; replaced if it exists without a manifest.
         tokenizer: the tokenizer training used (with its chat template and pad token).
         lora: the checkpoint holds a LoRA adapter, to be merged into ``base_model``.
-        base_model, trust_remote_code: how to load the base model (LoRA only).
+        base_model: the base model, to load for the merge (LoRA only).
         config: the resolved run config (written as ``config.resolved.yaml``).
         files: extra JSON files to write, by name (``dataset.json``, ``metrics.json``...).
         manifest: the content of ``hiwar_model.json``.
@@ -84,7 +87,7 @@ def export_model(
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     if lora:
-        _merge_lora(checkpoint, base_model, trust_remote_code, partial)
+        _merge_lora(checkpoint, base_model, partial)
     else:
         _copy_weights(checkpoint, partial)
     tokenizer.save_pretrained(partial)

@@ -56,6 +56,18 @@ def storage_path(config: RunConfig) -> Path:
     return Path(config.training.storage_path or Path(config.run_dir) / "train").resolve()
 
 
+def output_places(config: RunConfig, specs: list[ModelSpec]) -> list[tuple[str, Path]]:
+    """Where ``hiwar train`` writes (each model's folder, Ray Train's storage), named by the deciding key."""
+    places = [
+        (
+            f"training.models[{config.training.models.index(s)}].output_dir" if s.output_dir else "run_dir",
+            output_dir(config, s),
+        )
+        for s in specs
+    ]
+    return places + [("training.storage_path" if config.training.storage_path else "run_dir", storage_path(config))]
+
+
 def _load_validation(dataset: Path, training: TrainingConfig) -> tuple[list[Conversation], list[Path]]:
     """The validation conversations and their files; none for plain files or a dataset without the split."""
     split = training.validation_split
@@ -68,26 +80,54 @@ def _load_validation(dataset: Path, training: TrainingConfig) -> tuple[list[Conv
     return read_split(dataset, split)[: training.max_validation_rows], files
 
 
-def _prepare_tokenizer(spec: ModelSpec, index: int) -> tuple[Any, str]:
-    """The base model's tokenizer with the training chat template set, and the template's kind."""
-    from transformers import AutoConfig, AutoTokenizer
-
+def _prepare_tokenizer(spec: ModelSpec, index: int = 0) -> tuple[Any, str]:
+    """The base model's tokenizer with the training chat template set, and the template's kind (after the
+    preflight: the model, its weights and its tokenizer load, before any Ray worker starts)."""
+    from hiwar.models.loader import load_tokenizer
+    from hiwar.models.preflight import require_runnable
     from hiwar.training.data import chat_template_of
 
-    where = f"training.models[{index}] ({spec.name})"
-    try:
-        AutoConfig.from_pretrained(spec.model, trust_remote_code=spec.trust_remote_code)
-        tokenizer = AutoTokenizer.from_pretrained(spec.model, trust_remote_code=spec.trust_remote_code)
-    except (OSError, ValueError, KeyError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise HiwarError(f"{where}: cannot load model {spec.model!r} ({first})") from err
+    ref = spec.ref(index)
+    require_runnable(ref, "transformers")
+    tokenizer = load_tokenizer(ref)
     if not getattr(tokenizer, "is_fast", False):
-        raise HiwarError(f"{where}: {spec.model!r} has no fast tokenizer (tokenizer.json); hiwar needs one")
+        raise ref.fail("has no fast tokenizer (tokenizer.json); hiwar needs one for its assistant masks")
     template, kind = chat_template_of(tokenizer)
     tokenizer.chat_template = template
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
     return tokenizer, kind
+
+
+def fit_max_seq_len(config: RunConfig, spec: ModelSpec) -> TrainingConfig:
+    """The model's settings with ``max_seq_len`` at most its positions: the default is capped (said in the log);
+    a value the user set above them is an error."""
+    from hiwar.models.loader import load_config, model_positions
+
+    settings = config.training.for_model(spec)
+    positions = model_positions(load_config(spec.ref()))
+    if not positions or settings.max_seq_len <= positions:
+        return settings
+    explicit = "max_seq_len" in config.training.model_fields_set or "max_seq_len" in spec.overrides
+    if explicit:
+        raise ConfigError(
+            f"training.max_seq_len={settings.max_seq_len}: above {spec.name}'s {positions} positions "
+            f"(model {spec.model!r}); set it to at most {positions}"
+        )
+    log.info("%s: max_seq_len %d capped to the model's %d positions", spec.name, settings.max_seq_len, positions)
+    return settings.model_copy(update={"max_seq_len": positions})
+
+
+def warn_unknown(spec: ModelSpec, stats: Any, limit: float) -> None:
+    """Say so when the tokenizer reads more of the training text as ``<unk>`` than ``limit`` allows."""
+    if stats.unk_share <= limit:
+        return
+    chars = ", ".join(f"{c!r} ({n})" for c, n in sorted(stats.unk_characters.items(), key=lambda kv: -kv[1])[:8])
+    log.warning(
+        "%s: %.2f%% of training tokens are <unk> (above training.max_unk_share=%g); the tokenizer cannot read: %s",
+        spec.name,
+        100 * stats.unk_share,
+        limit,
+        chars or "?",
+    )
 
 
 def _trainer(config: RunConfig, spec: ModelSpec, settings: TrainingConfig, loop_config: dict[str, Any]) -> Any:
@@ -122,12 +162,20 @@ def _fit(trainer: Any, spec: ModelSpec, settings: TrainingConfig, work: Path) ->
     """``trainer.fit()``; a run whose workers failed more than ``max_failures`` times becomes one line."""
     from ray.train import TrainingFailedError
 
+    from hiwar.training.callbacks import NonFiniteLossError
+
     try:
         return trainer.fit()
+    except NonFiniteLossError as err:  # local mode: the worker function ran in this process
+        raise _diverged(str(err), settings, work) from err
     except TrainingFailedError as err:
-        log.error("%s", err)  # Ray's account of every worker's failure, for the log
         failures = getattr(err, "worker_failures", None) or {}
         cause = next(iter(failures.values()), getattr(err, "controller_failure", err))
+        kind, _, message = describe_error(cause).partition(": ")
+        if kind == NonFiniteLossError.__name__:  # the user's settings, not the cluster: exit status 2
+            log.debug("%s", err)
+            raise _diverged(message, settings, work) from err
+        log.error("%s", err)  # Ray's account of every worker's failure, for the log
         rerun = (
             "it starts over (local mode keeps no checkpoint)"
             if settings.num_workers == 0
@@ -139,6 +187,16 @@ def _fit(trainer: Any, spec: ModelSpec, settings: TrainingConfig, work: Path) ->
         ) from err
 
 
+def _diverged(message: str, settings: TrainingConfig, work: Path) -> HiwarError:
+    """The one line for a run stopped by :class:`~hiwar.training.callbacks.StopOnNonFiniteLoss`."""
+    if settings.num_workers == 0:
+        return HiwarError(f"{message}; lower training.learning_rate and train again (local mode keeps no checkpoint)")
+    return HiwarError(
+        f"{message}; the checkpoints made before it (if any) are kept in {work}: to train again with a lower "
+        "training.learning_rate, delete that folder first (a rerun resumes from them)"
+    )
+
+
 def train_one(
     config: RunConfig,
     spec: ModelSpec,
@@ -146,13 +204,15 @@ def train_one(
     train: list[Conversation],
     validation: list[Conversation],
     dataset_info: dict[str, Any],
+    settings: TrainingConfig | None = None,
 ) -> Path:
-    """Fine-tune one model (``tokenizer``: from :func:`_prepare_tokenizer`) and write its folder."""
+    """Fine-tune one model (``tokenizer``: from :func:`_prepare_tokenizer`; ``settings``: from
+    :func:`fit_max_seq_len`) and write its folder."""
     import ray
 
     from hiwar.training.data import prepare_split
 
-    settings = config.training.for_model(spec)
+    settings = settings or fit_max_seq_len(config, spec)
     seed = config.seed if settings.seed is None else settings.seed
     tokenizer, template_kind = tokenizer
     prep = {
@@ -168,6 +228,7 @@ def train_one(
         )
     stats = {name: p.stats.as_dict() for name, p in prep.items()}
     log.info("%s: %s", spec.name, stats)
+    warn_unknown(spec, prep["train"].stats, settings.max_unk_share)
     work = storage_path(config) / spec.name
     loop_config = {
         "spec": spec.model_dump(mode="json"),
@@ -213,8 +274,7 @@ def train_one(
         output_dir(config, spec),
         tokenizer=tokenizer,
         lora=settings.lora.enabled,
-        base_model=spec.model,
-        trust_remote_code=spec.trust_remote_code,
+        base_model=spec.ref(),
         config=config,
         files={"dataset.json": dataset_info, "data_stats.json": stats, "metrics.json": summary},
         manifest=manifest,
@@ -237,8 +297,10 @@ def run_train(config: RunConfig, dataset: str | None = None, only: str | None = 
         HiwarError: no models, unknown names, a missing or empty dataset, a model that cannot be loaded.
     """
     from hiwar.cluster.session import connect, shutdown
+    from hiwar.outdirs import check_output_dirs
 
     specs = select_models(config.training, only)
+    check_output_dirs(output_places(config, specs))
     dataset_path = Path(dataset) if dataset else Path(config.run_dir) / "dataset"
     outputs = {spec.name: output_dir(config, spec) for spec in specs}
     pending = [spec for spec in specs if not is_finished(outputs[spec.name])]
@@ -259,10 +321,11 @@ def run_train(config: RunConfig, dataset: str | None = None, only: str | None = 
     }
     # Every model must load before Ray starts: a typo should cost a second, not a cluster start.
     tokenizers = {spec.name: _prepare_tokenizer(spec, config.training.models.index(spec)) for spec in pending}
+    settings = {spec.name: fit_max_seq_len(config, spec) for spec in pending}
     session = connect(config.cluster)
     try:
         for spec in pending:
-            train_one(config, spec, tokenizers[spec.name], train, validation, dataset_info)
+            train_one(config, spec, tokenizers[spec.name], train, validation, dataset_info, settings[spec.name])
     finally:
         shutdown(session)
     return list(outputs.values())

@@ -34,27 +34,23 @@ def resolve_precision(settings: TrainingConfig) -> str:
 
 
 def load_tokenizer(spec: ModelSpec, chat_template: str) -> Any:
-    """The base model's tokenizer with the chat template used for training and a pad token."""
-    from transformers import AutoTokenizer
+    """The base model's tokenizer with the chat template used for training, and its EOS and pad tokens."""
+    from hiwar.models.loader import load_tokenizer as load
 
-    tokenizer = AutoTokenizer.from_pretrained(spec.model, trust_remote_code=spec.trust_remote_code)
-    tokenizer.chat_template = chat_template
-    if tokenizer.pad_token is None:  # GPT-2 style tokenizers have none; pads never reach the loss
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer
+    return load(spec.ref(), chat_template)
 
 
 def load_model(spec: ModelSpec, settings: TrainingConfig, precision: str) -> Any:
     """The base model, wrapped in LoRA adapters when asked (only adapters train)."""
     import torch
-    from transformers import AutoModelForCausalLM
 
-    kwargs: dict[str, Any] = {"trust_remote_code": spec.trust_remote_code, "dtype": torch.float32}
+    from hiwar.models.loader import load_causal_lm
+
+    dtype = torch.float32
     if settings.lora.enabled and precision != "fp32":
-        kwargs["dtype"] = torch.bfloat16 if precision == "bf16" else torch.float16  # frozen base in half
-    if settings.attn_implementation:
-        kwargs["attn_implementation"] = settings.attn_implementation
-    model = AutoModelForCausalLM.from_pretrained(spec.model, **kwargs)
+        dtype = torch.bfloat16 if precision == "bf16" else torch.float16  # frozen base in half
+    kwargs = {"attn_implementation": settings.attn_implementation} if settings.attn_implementation else {}
+    model = load_causal_lm(spec.ref(), dtype, **kwargs)
     if not settings.lora.enabled:
         return model
     from peft import LoraConfig, get_peft_model
@@ -121,6 +117,7 @@ def training_arguments(settings: TrainingConfig, seed: int, output_dir: str, has
         dataloader_num_workers=0,
         train_sampling_strategy="group_by_length" if grouped(settings) else "random",
         report_to="none",
+        logging_nan_inf_filter=False,  # a nan loss must reach the logs: StopOnNonFiniteLoss stops the run on it
         disable_tqdm=True,
         **eval_args,
         **fsdp,
@@ -161,9 +158,10 @@ def _callbacks(cfg: dict[str, Any], collator: Any, world_size: int, resume_step:
     import ray.train
     from ray.train.huggingface.transformers import RayTrainReportCallback
 
-    from hiwar.training.callbacks import JsonlMetricsCallback
+    from hiwar.training.callbacks import JsonlMetricsCallback, StopOnNonFiniteLoss
 
     callbacks = [JsonlMetricsCallback(cfg["metrics_path"], collator, world_size, resume_step)]
+    callbacks.append(StopOnNonFiniteLoss(cfg["spec"]["name"]))
     tb_dir = cfg.get("tensorboard_dir")
     if tb_dir and ray.train.get_context().get_world_rank() == 0:  # only rank 0 logs
         try:

@@ -98,13 +98,15 @@ def test_model_that_wrote_the_references_scores_one(evaluated: dict) -> None:
 def test_perplexity_job_equals_plain_model_loss(evaluated: dict, tiny_gpt2: Path) -> None:
     import torch
 
-    from hiwar.evaluation.loading import load_causal_lm, load_tokenizer, pick_device
+    from hiwar.models.loader import ModelRef, load_causal_lm, load_tokenizer, pick_device
     from hiwar.training.data import tokenize_conversation
 
     gpt2 = evaluated["report"]["models"][0]
     frame = pd.read_parquet(evaluated["out"] / "models" / gpt2["name"] / "perplexity" / "conversations.parquet")
-    model = load_causal_lm(str(tiny_gpt2), False, "float32", pick_device(1))
-    tokenizer = load_tokenizer(str(tiny_gpt2))
+
+    pick_device(1)
+    model = load_causal_lm(ModelRef(str(tiny_gpt2)), torch.float32).eval()
+    tokenizer = load_tokenizer(ModelRef(str(tiny_gpt2)))
     total_nll = total_tokens = total_bytes = 0
     for conv in evaluated["convs"][:-1]:
         enc = tokenize_conversation(tokenizer, conv.messages, 100_000)

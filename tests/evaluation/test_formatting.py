@@ -22,9 +22,9 @@ MESSAGES = [
 
 @pytest.fixture(scope="module")
 def tokenizer(tiny_gpt2: Path):
-    from hiwar.evaluation.loading import load_tokenizer
+    from hiwar.models.loader import ModelRef, load_tokenizer
 
-    return load_tokenizer(str(tiny_gpt2))
+    return load_tokenizer(ModelRef(str(tiny_gpt2)))
 
 
 @pytest.mark.parametrize("mask", ["assistant", "all"])
@@ -55,8 +55,9 @@ def test_perplexity_stage_scores_a_batch(tiny_gpt2: Path) -> None:
     import torch
 
     from hiwar.evaluation.perplexity_stage import PerplexityScorer
+    from hiwar.models.loader import ModelRef
 
-    scorer = PerplexityScorer(str(tiny_gpt2), window=512)
+    scorer = PerplexityScorer(ModelRef(str(tiny_gpt2)), window=512)
     no_reply = [{"role": "user", "content": "مرحبا"}]
     batch = {
         "id": np.array(["a", "b"], dtype=object),

@@ -71,10 +71,12 @@ def test_windows_score_every_token_once_with_context(n: int, window: int, stride
 
 @pytest.fixture(scope="module")
 def gpt2(tiny_gpt2: Path) -> tuple:
-    from hiwar.evaluation.loading import load_causal_lm, load_tokenizer, pick_device
+    import torch
 
-    device = pick_device(1)
-    return load_causal_lm(str(tiny_gpt2), False, "float32", device), load_tokenizer(str(tiny_gpt2))
+    from hiwar.models.loader import ModelRef, load_causal_lm, load_tokenizer, pick_device
+
+    pick_device(1)
+    return load_causal_lm(ModelRef(str(tiny_gpt2)), torch.float32).eval(), load_tokenizer(ModelRef(str(tiny_gpt2)))
 
 
 def _conversations(n: int) -> list[list[dict[str, str]]]:

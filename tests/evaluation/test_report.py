@@ -77,3 +77,38 @@ def test_report_files_agree_with_json(tmp_path: Path) -> None:
     for name in ("raven.png", "bits_per_byte.png", "raven_by_topic.png", "bits_per_byte_by_topic.png"):
         assert (tmp_path / "plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"plots/{name}" in markdown
+
+
+def test_non_arabic_reply_share_against_a_hand_counted_fixture(tmp_path: Path) -> None:
+    from hiwar.evaluation.raven import reply_languages
+    from hiwar.generation.language import identify_all
+    from tests.generation.test_language import EGYPTIAN, GULF, LEVANTINE, MAGHREBI, MSA, PERSIAN, URDU
+
+    # By hand: 10 replies, 1 empty (left out), 1 too short to identify ("und", not held against the model);
+    # of the 9 non-empty ones, 3 are not Arabic (Persian twice, Urdu once): 3 / 9.
+    replies = [
+        MSA[0][1],
+        EGYPTIAN[0][1],
+        GULF[1][1],
+        PERSIAN[0][1],
+        URDU[1][1],
+        LEVANTINE[0][1],
+        PERSIAN[1][1],
+        "",
+        "نعم.",
+        MAGHREBI[1][1],
+    ]
+    summary = reply_languages(replies, identify_all(replies))
+    assert summary["non_arabic_replies"] == 3
+    assert summary["non_arabic_share"] == pytest.approx(3 / 9)
+    assert summary["reply_languages"] == {"ar": 5, "fa": 2, "ur": 1, "und": 1}
+
+    result = _result("ours", 9.4, 1.2, 0.8)
+    result["raven"].update(summary)
+    write_report(tmp_path, [result], {"path": "/data", "split": "test"}, load_config(), {"hiwar": "0", "git": None})
+    report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    assert report["table"][0]["non_arabic_reply_share"] == pytest.approx(3 / 9)
+    markdown = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert "non_arabic_reply_share" in markdown and "0.3333" in markdown
+    with (tmp_path / "report.csv").open(encoding="utf-8") as fh:
+        assert float(next(csv.DictReader(fh))["non_arabic_reply_share"]) == pytest.approx(3 / 9)

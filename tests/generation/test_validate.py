@@ -5,6 +5,7 @@ import pytest
 from hiwar.generation import validate as v
 from hiwar.generation.config import ValidationConfig
 from hiwar.generation.parse import parse_transcript
+from tests.generation.test_language import PERSIAN, transcript
 
 U1 = "ما أشهر الأطباق التقليدية في المغرب؟"
 A1 = "من أشهرها الكسكس والطاجين والحريرة، وتقدم في المناسبات العائلية وأيام الجمعة."
@@ -44,6 +45,7 @@ BAD = {
     f"المستخدم: {U2}\nالمساعد: جواب آخر مفيد.",
     v.TEMPLATE_LEAK: f"{GOOD}\n### Response: [|AI|]",
     v.LOW_ARABIC_RATIO: GOOD.replace(A2, "Yes, tagine is slow cooked with vegetables, meat and many spices here."),
+    v.NOT_ARABIC: transcript(PERSIAN),
     v.LATIN_LEAKAGE: GOOD.replace(A2, A2 + " (tajine)"),
     v.NGRAM_REPETITION: f"المستخدم: {U1}\nالمساعد: {LONG_REPEAT}\nالمستخدم: {U2}\nالمساعد: {A2}",
 }
@@ -90,3 +92,9 @@ def test_preamble_allowed_by_config():
     cfg = ValidationConfig(allow_preamble=True)
     text = BAD[v.TEXT_BEFORE_FIRST_TURN]
     assert v.validate(parse_transcript(text), text, cfg) == []
+
+
+def test_decorated_markers_are_not_no_role_markers():
+    decorated = GOOD.replace("المستخدم:", "\u200f**المُستـخدم:**").replace("المساعد:", "- المساعد:")
+    assert check(decorated) == []
+    assert parse_transcript(decorated).messages == parse_transcript(GOOD).messages

@@ -56,7 +56,9 @@ def test_unknown_model(tmp_path, good_dataset):
         "--dataset",
         str(good_dataset),
     )
-    assert code == 2 and "training.models[0] (tiny): cannot load model" in out and "\n" not in out
+    assert (
+        code == 2 and "training.models[0] (tiny): model " in out and "no such model folder" in out and "\n" not in out
+    )
 
 
 def test_unknown_only_name(tmp_path, tiny_gpt2, good_dataset):

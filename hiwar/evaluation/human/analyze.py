@@ -50,9 +50,11 @@ def locate(sheets_dir: str | Path, key_path: str | Path | None = None) -> tuple[
 
 def load_key(path: Path) -> dict[str, Any]:
     """Read and check the export's key."""
+    from hiwar.textfiles import read_text
+
     try:
-        key = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        key = json.loads(read_text(path, error=HiwarError))
+    except json.JSONDecodeError as err:
         raise HiwarError(f"{path}: not a readable key file ({err})") from err
     missing = [f for f in KEY_FIELDS if not isinstance(key, dict) or f not in key]
     if missing:
@@ -137,6 +139,7 @@ def run_analyze(
     *,
     key_path: str | None = None,
     out_dir: str | None = None,
+    judge_path: str | None = None,
 ) -> Path:
     """Validate the filled sheets against the key, compute the statistics and write the report folder.
 
@@ -146,6 +149,8 @@ def run_analyze(
         allow_partial: analyse the valid scores even when some cells, rows or sheets have problems.
         key_path: the export's ``key.json`` (default: in ``sheets_dir`` or its parent).
         out_dir: report folder (default: ``report/`` beside the key).
+        judge_path: a ``hiwar judge`` output folder of this export's items: adds the judge's agreement with each
+            rater and with their mean, beside the raters' own (:mod:`hiwar.judge.calibration`).
 
     Raises:
         SheetProblemsError: problems in the sheets (all listed) and partial analysis not asked for.
@@ -153,9 +158,12 @@ def run_analyze(
     """
     from hiwar.evaluation.human.plots import write_plots
     from hiwar.evaluation.human.report import write_report
+    from hiwar.outdirs import check_output_dirs
 
     cfg = config.human_eval
     sheets, key_file = locate(sheets_dir, key_path)
+    out = Path(out_dir) if out_dir else key_file.parent / "report"
+    check_output_dirs([("--out", out)])
     key = load_key(key_file)
     ratings = validate_sheets(sheets, key)
     partial = allow_partial or cfg.allow_partial
@@ -184,9 +192,23 @@ def run_analyze(
             "sheets_fingerprint": fingerprint(sorted(ratings.files.values())),
         },
     }
-    out = Path(out_dir) if out_dir else key_file.parent / "report"
+    rows = score_rows(key, ratings)
+    if judge_path:
+        from hiwar.judge.calibration import add_judge_columns, calibrate, load_judge_scores
+
+        judge, info = load_judge_scores(judge_path, key)
+        report["judge_calibration"] = {
+            **info,
+            **calibrate(key, ratings, judge, cfg.bootstrap_samples, cfg.confidence, seed),
+        }
+        add_judge_columns(rows, judge, key["criteria"])
     plots = write_plots(key, ratings, out) if cfg.plots else []
-    write_report(report, score_rows(key, ratings), out, plots)
+    write_report(report, rows, out, plots)
+    if judge_path:
+        from hiwar.judge.report import calibration_markdown
+
+        with (out / "report.md").open("a", encoding="utf-8") as fh:
+            fh.write("\n" + calibration_markdown(report["judge_calibration"]))
     save_resolved(config, out)
     log.info("human-eval report written to %s", out)
     return out

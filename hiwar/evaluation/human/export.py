@@ -34,6 +34,12 @@ def export_dir(config: RunConfig, out_dir: str | None = None) -> Path:
     return Path(out_dir or config.human_eval.output_dir or Path(config.run_dir) / "human_eval")
 
 
+def output_places(config: RunConfig, out_dir: str | None = None) -> list[tuple[str, Path]]:
+    """Where ``hiwar human-eval export`` writes, named by the option or config key that decides it."""
+    key = "--out" if out_dir else "human_eval.output_dir" if config.human_eval.output_dir else "run_dir"
+    return [(key, export_dir(config, out_dir))]
+
+
 def build_key(items: list[RatingItem], config: RunConfig, seed: int) -> dict[str, Any]:
     """Blind codes and per-rater orders for the sampled items, all drawn from ``seed``.
 
@@ -126,6 +132,9 @@ def run_export(
     Raises:
         DataError: missing or malformed inputs. HiwarError: ``out_dir`` holds another, already rated export.
     """
+    from hiwar.outdirs import check_output_dirs
+
+    check_output_dirs(output_places(config, out_dir))
     cfg = config.human_eval
     seed = cfg.seed if cfg.seed is not None else config.seed
     items = load_items(inputs, model_name=model_name, split=cfg.split)

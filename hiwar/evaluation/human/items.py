@@ -23,6 +23,7 @@ from hiwar.dataset_layout import is_dataset_dir, read_split
 from hiwar.errors import DataError
 from hiwar.record import ROLES, Conversation
 from hiwar.records_io import data_files, read_records
+from hiwar.textfiles import iter_lines
 
 REPLY_COLUMNS = ("model", "conversation_id", "context", "reply")
 
@@ -114,13 +115,12 @@ def _rows(path: Path) -> list[dict[str, Any]]:
     if path.suffix == ".parquet":
         return pq.read_table(path).to_pylist()
     rows = []
-    with path.open(encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, start=1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as err:
-                    raise DataError(f"{path}: line {line_no}: not valid JSON ({err.msg})") from err
+    for line_no, line in iter_lines(path):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                raise DataError(f"{path}: line {line_no}: not valid JSON ({err.msg})") from err
     return rows
 
 
@@ -147,14 +147,13 @@ def _is_replies_file(path: Path) -> bool:
             return "reply" in pq.read_schema(path).names
         except (pa.ArrowInvalid, OSError) as err:
             raise DataError(f"{path}: not a readable Parquet file ({err})") from err
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                try:
-                    first = json.loads(line)
-                except json.JSONDecodeError:
-                    return False  # read_records reports the bad line
-                return isinstance(first, dict) and "reply" in first
+    for _, line in iter_lines(path):
+        if line.strip():
+            try:
+                first = json.loads(line)
+            except json.JSONDecodeError:
+                return False  # read_records reports the bad line
+            return isinstance(first, dict) and "reply" in first
     return False
 
 

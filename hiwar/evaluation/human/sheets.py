@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hiwar.errors import HiwarError
+from hiwar.textfiles import read_text
+
 ROLE_LABELS = {"user": "المستخدم (user)", "assistant": "المساعد (assistant)", "system": "النظام (system)"}
 BASE_COLUMNS = ("item", "system", "topic", "context", "reply")
 SHEET_SUFFIXES = (".csv", ".jsonl")
@@ -68,9 +71,9 @@ class SheetRows:
 
 def _read_csv(path: Path) -> SheetRows:
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        return SheetRows(path, [], [], "not UTF-8 text; save it as 'CSV UTF-8' from the spreadsheet")
+        text = read_text(path, hint="save it as 'CSV UTF-8' from the spreadsheet")
+    except HiwarError as err:
+        return SheetRows(path, [], [], str(err).removeprefix(f"{path}: "))
     first = text.split("\n", 1)[0]
     # Spreadsheets in some locales save CSV with ';' or tabs: take the header's delimiter.
     delimiter = max((",", ";", "\t"), key=first.count)
@@ -88,9 +91,9 @@ def _read_csv(path: Path) -> SheetRows:
 def _read_jsonl(path: Path) -> SheetRows:
     rows, header = [], []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError:
-        return SheetRows(path, [], [], "not UTF-8 text")
+        lines = read_text(path).splitlines()
+    except HiwarError as err:
+        return SheetRows(path, [], [], str(err).removeprefix(f"{path}: "))
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue

@@ -61,9 +61,22 @@ def _pick_sheet(sheets_dir: Path, rater: str, criteria: list[str], ratings: Rati
         return filled[0]
     if broken:
         ratings.problems += [f"{s.path}: {s.error}" for s in broken]
+        return None
+    # A sheet without the rating columns is not a blank sheet: it is another file saved under the sheet's name.
+    foreign = [(s, missing_columns(s, criteria)) for s in found if missing_columns(s, criteria)]
+    if foreign:
+        ratings.problems += [
+            f"{s.path}: not a rating sheet: column(s) {', '.join(repr(c) for c in absent)} missing"
+            for s, absent in foreign
+        ]
     else:
         ratings.problems.append(f"{found[0].path}: no scores filled in")
     return None
+
+
+def missing_columns(sheet: SheetRows, criteria: list[str]) -> list[str]:
+    """The sheet's missing columns among ``item`` and the criteria."""
+    return [c for c in ["item", *criteria] if c not in sheet.header]
 
 
 def _check_rows(sheet: SheetRows, key: dict[str, Any], criteria: list[str], ratings: Ratings) -> dict[str, dict]:
@@ -119,7 +132,7 @@ def validate_sheets(sheets_dir: Path, key: dict[str, Any]) -> Ratings:
         sheet = _pick_sheet(sheets_dir, rater, criteria, ratings)
         if sheet is None:
             continue
-        absent = [c for c in ["item", *criteria] if c not in sheet.header]
+        absent = missing_columns(sheet, criteria)
         ratings.problems += [f"{sheet.path}: column '{c}' missing" for c in absent]
         if "item" in absent:
             continue

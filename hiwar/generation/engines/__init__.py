@@ -9,6 +9,7 @@ every input column and add ``generated_text``, ``num_prompt_tokens``, ``num_gene
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,8 @@ from hiwar.generation.config import EngineConfig
 
 if TYPE_CHECKING:
     import ray.data
+
+log = logging.getLogger(__name__)
 
 OUTPUT_COLUMNS = ("generated_text", "num_prompt_tokens", "num_generated_tokens", "error")
 
@@ -46,6 +49,21 @@ ENGINES: dict[str, Callable[[ray.data.Dataset, EngineConfig], ray.data.Dataset]]
 }
 
 
+def runnable_engine(cfg: EngineConfig) -> EngineConfig:
+    """``cfg``, with the ``transformers`` engine instead of ``vllm`` for a model that vLLM cannot serve (AraGPT2):
+    said once in the log, so a paper config that names vllm for every model still runs."""
+    if cfg.engine != "vllm" or not cfg.model:
+        return cfg
+    from hiwar.models.loader import load_config
+    from hiwar.models.preflight import NOT_ON_VLLM
+
+    reason = NOT_ON_VLLM.get(getattr(load_config(cfg.ref()), "model_type", ""))
+    if not reason:
+        return cfg
+    log.warning("%s: %s; using the transformers engine for it", cfg.model, reason)
+    return cfg.model_copy(update={"engine": "transformers"})
+
+
 def generate_texts(ds: ray.data.Dataset, cfg: EngineConfig) -> ray.data.Dataset:
     """Add ``generated_text``, ``num_prompt_tokens``, ``num_generated_tokens`` and ``error`` to every row.
 
@@ -58,4 +76,9 @@ def generate_texts(ds: ray.data.Dataset, cfg: EngineConfig) -> ray.data.Dataset:
     """
     if cfg.engine not in ENGINES:
         raise ConfigError(f"generation.engine: unknown engine {cfg.engine!r} (expected one of {', '.join(ENGINES)})")
+    from hiwar.generation.prompting import resolve_format
+
+    cfg = runnable_engine(cfg)
+    # Resolved once, here: the actors format every row the same way without reading the model's config.
+    cfg = cfg.model_copy(update={"prompt_format": resolve_format(cfg)})
     return ENGINES[cfg.engine](ds, cfg)

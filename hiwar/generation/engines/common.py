@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from hiwar.errors import HiwarError
 from hiwar.generation.config import EngineConfig
 
 
 def check_model(cfg: EngineConfig) -> None:
-    """Fail fast, on the driver, with one line when the model cannot be found or its config cannot load.
+    """Fail fast, on the driver, with one line when the model cannot run on the engine (the preflight of
+    :mod:`hiwar.models.preflight`: folder or hub id, config, architecture on this engine, tokenizer, weights,
+    context)."""
+    from hiwar.models.preflight import require_runnable
 
-    Raises:
-        HiwarError: empty model, a local path that does not exist, or a hub id that cannot be resolved.
-    """
-    model = cfg.model.strip()
-    if not model:
-        raise HiwarError("generation.model: no model given (a hub id or a local folder)")
-    local = Path(model).expanduser()
-    if not local.exists() and (model.startswith((".", "/", "~")) or model.count("/") > 1):
-        raise HiwarError(f"generation.model={model!r}: no such model folder")
-    from transformers import AutoConfig
-
-    try:
-        AutoConfig.from_pretrained(str(local) if local.exists() else model, trust_remote_code=cfg.trust_remote_code)
-    except Exception as err:  # noqa: BLE001 - any load failure is the user's model/path problem
-        raise HiwarError(f"generation.model={model!r}: cannot load the model config ({first_line(err)})") from err
+    require_runnable(cfg.ref(), cfg.engine, max_model_len=cfg.max_model_len, max_tokens=cfg.sampling.max_tokens)
 
 
 def sampling_dict(cfg: EngineConfig) -> dict[str, Any]:

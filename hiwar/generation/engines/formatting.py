@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hiwar.generation.engines.common import plain
 
+if TYPE_CHECKING:
+    from hiwar.models.loader import ModelRef
+
+
+def engine_tokenizer(ref: ModelRef) -> Any:
+    """The model's tokenizer (through :mod:`hiwar.models.loader`), loaded once per worker process."""
+    return _cached_tokenizer(ref.source, ref.options.model_dump_json(), ref.where)
+
 
 @lru_cache(maxsize=4)
-def load_tokenizer(model: str, trust_remote_code: bool = False) -> Any:
-    """The model's tokenizer, loaded once per worker process."""
-    from transformers import AutoTokenizer
+def _cached_tokenizer(source: str, options_json: str, where: str) -> Any:
+    from hiwar.models.loader import ModelRef, load_tokenizer
+    from hiwar.models.options import LoadOptions
 
-    return AutoTokenizer.from_pretrained(model, trust_remote_code=trust_remote_code)
+    return load_tokenizer(ModelRef(source, LoadOptions.model_validate_json(options_json), where))
 
 
-def prompt_text(tokenizer: Any, row: dict[str, Any]) -> str:
-    """The row's ``prompt`` as is, or its ``messages`` through the chat template with a generation prompt."""
+def prompt_text(tokenizer: Any, row: dict[str, Any], fmt: str = "chat_template", jais_language: str = "auto") -> str:
+    """The row's ``prompt`` as is, or its ``messages`` in format ``fmt`` (the chat template, hiwar's, or the Jais
+    card's) with a generation prompt."""
     from hiwar.prompts import render_messages
 
     prompt = row.get("prompt")
@@ -26,28 +35,4 @@ def prompt_text(tokenizer: Any, row: dict[str, Any]) -> str:
     messages = plain(row.get("messages"))
     if not messages:
         raise ValueError("row has neither 'prompt' nor 'messages'")
-    return render_messages(tokenizer, messages, add_generation_prompt=True, fmt="chat_template")
-
-
-class PromptFormatter:
-    """A picklable row function that adds ``prompt`` (formatted text) to rows that only have ``messages``.
-
-    Rows whose messages cannot be formatted get ``__format_error__`` so the engine skips them.
-    """
-
-    def __init__(self, model: str, trust_remote_code: bool) -> None:
-        self.model = model
-        self.trust_remote_code = trust_remote_code
-
-    def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
-        tokenizer = load_tokenizer(self.model, self.trust_remote_code)
-        out = dict(row)
-        try:
-            out["prompt"] = prompt_text(tokenizer, row)
-            out["__format_error__"] = ""
-        except Exception as err:  # noqa: BLE001 - one bad row must not stop the job
-            from hiwar.generation.engines.common import first_line
-
-            out["prompt"] = ""
-            out["__format_error__"] = f"cannot format messages: {first_line(err)}"
-        return out
+    return render_messages(tokenizer, messages, add_generation_prompt=True, fmt=fmt, jais_language=jais_language)

