@@ -55,8 +55,8 @@ def baseline(model, tokenizer, convs: list) -> tuple[float, int, float]:
 
 def hiwar_in_process(model, tokenizer, convs: list, max_tokens: int) -> tuple[float, int, float]:
     """hiwar's batched scorer in this process (formatting included, as in the baseline)."""
-    from hiwar.evaluation.formatting import encode_for_scoring
-    from hiwar.evaluation.nll import score_sequences
+    from hiwar.evaluation.perplexity.encoding import encode_for_scoring
+    from hiwar.evaluation.perplexity.nll import score_sequences
     from hiwar.models.loader import context_length
 
     start = time.perf_counter()
@@ -68,7 +68,7 @@ def hiwar_in_process(model, tokenizer, convs: list, max_tokens: int) -> tuple[fl
 def hiwar_ray(model_dir: Path, convs: list, actors: int, batch_size: int, max_tokens: int) -> tuple[float, int, float]:
     """hiwar's Ray Data job (actor pool; start-up and model loading included)."""
     from hiwar.evaluation.config import ModelSpec, PerplexityConfig
-    from hiwar.evaluation.perplexity_job import score_conversations
+    from hiwar.evaluation.perplexity.job import score_conversations
 
     rows = [
         {"id": str(i), "topic": "t", "messages_json": json.dumps(m, ensure_ascii=False)} for i, m in enumerate(convs)

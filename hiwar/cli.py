@@ -379,11 +379,14 @@ def human_eval_analyze(
 @click.option(
     "--dataset",
     default=None,
-    help="Dataset folder or Parquet/JSONL file (default: evaluation.dataset, else <run_dir>/dataset).",
+    help="Dataset folder or Parquet/JSONL file (default: evaluation.dataset, else the run's dataset: "
+    "generation.output_dir or <run_dir>/dataset).",
 )
 @config_options
 def evaluate(config: Any, models: tuple[str, ...], dataset: str | None) -> None:
     """Score models on the held-out split (perplexity, bits per byte, RAVEN) and write one comparison report.
+
+    Models: this run's fine-tuned training.models (those trained already), then evaluation.models; or --model.
 
     Exits 2 when nothing could be evaluated; a model that fails is recorded in the report and the rest go on.
     """
@@ -419,9 +422,13 @@ def judge(config: Any, inputs: tuple[str, ...], out_dir: str | None) -> None:
     click.echo(summary_text(json.loads((out / "summary.json").read_text(encoding="utf-8")), out))
 
 
+_FORCE_HELP = "Redo work made with other settings or inputs (it is deleted first) instead of stopping."
+
+
 @cli.command()
+@click.option("--force", is_flag=True, help=_FORCE_HELP)
 @config_options
-def generate(config: Any) -> None:
+def generate(config: Any, force: bool) -> None:
     """Generate the topic x country grid into a validated, deduplicated, split dataset.
 
     Resumable: rerun the same command after a crash or a kill to go on where it stopped.
@@ -431,7 +438,7 @@ def generate(config: Any) -> None:
     from hiwar.generation.card import format_summary
     from hiwar.generation.run import run_generate
 
-    out = run_generate(config)
+    out = run_generate(config, force=force)
     click.echo(format_summary(json.loads((out / "stats.json").read_text(encoding="utf-8")), str(out)))
 
 
@@ -458,15 +465,17 @@ def split(config: Any, dataset: str | None) -> None:
 @click.option(
     "--dataset",
     default=None,
-    help="Dataset folder or Parquet/JSONL file of conversations (default: <run_dir>/dataset).",
+    help="Dataset folder or Parquet/JSONL file of conversations (default: generation.output_dir, else "
+    "<run_dir>/dataset).",
 )
 @click.option("--only", default=None, metavar="NAME[,NAME]", help="Train only these training.models names.")
+@click.option("--force", is_flag=True, help=_FORCE_HELP)
 @config_options
-def train(config: Any, dataset: str | None, only: str | None) -> None:
+def train(config: Any, dataset: str | None, only: str | None, force: bool) -> None:
     """Fine-tune each training.models entry with Ray Train (rerun to resume; finished models are skipped)."""
     from hiwar.training.run import run_train
 
-    for out in run_train(config, dataset=dataset, only=only):
+    for out in run_train(config, dataset=dataset, only=only, force=force):
         click.echo(f"model: {out}")
 
 

@@ -53,6 +53,7 @@ def teacher_example(conv: Conversation, prompt_version: str = "v1", max_turns: i
         topic=conv.topic,
         country=conv.country,
         generator=Generator(model="human", engine="handwritten"),
+        created_at=conv.created_at,  # fixed: a rerun writes the same dataset, so the trained teacher stays current
         metadata={"source": conv.id},
     )
 
@@ -75,7 +76,7 @@ def model_paths(models_dir: Path) -> dict[str, Path]:
 
 def build_models(models_dir: Path) -> dict[str, Path]:
     """Tokenizer, teacher base, student base and encoder, built once (reused when already complete)."""
-    from hiwar.evaluation.tiny_encoder import build_tiny_encoder
+    from hiwar.evaluation.raven.tiny_encoder import build_tiny_encoder
     from hiwar.tiny_models import TinySpec, build_tiny_model
 
     paths = model_paths(models_dir)

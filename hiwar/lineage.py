@@ -24,6 +24,19 @@ def fingerprint(paths: Iterable[str | Path]) -> str:
     return digest.hexdigest()[:16]
 
 
+def folder_stamp(path: str | Path) -> str | None:
+    """Names, sizes and modification times of a local folder's files, hashed (first 16 hex digits); None for
+    anything that is not a local folder (a hub id is named by the config instead).
+
+    Cheap where :func:`fingerprint` would read gigabytes of weights: a model retrained in place gets a new stamp.
+    """
+    folder = Path(path)
+    if not str(path) or not folder.is_dir():
+        return None
+    stats = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir() if p.is_file())
+    return hashlib.sha256(repr(stats).encode()).hexdigest()[:16]
+
+
 def code_version() -> dict[str, str | None]:
     """hiwar's version and, when run from a git checkout, its commit (with '+dirty' for local changes)."""
     root = Path(__file__).resolve().parents[1]

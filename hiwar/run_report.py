@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from hiwar.config import RunConfig
+from hiwar.config import RESOLVED_NAME, RunConfig
 from hiwar.lineage import code_text, code_version
-
-if TYPE_CHECKING:
-    from hiwar.pipeline import RunPaths
+from hiwar.run_layout import RunLayout
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -29,9 +27,9 @@ def _scalars(data: dict[str, Any], keys: tuple[str, ...] | None = None) -> list[
     return lines
 
 
-def _dataset_section(paths: RunPaths) -> list[str]:
-    stats = _read_json(paths.dataset / "stats.json")
-    lines = ["## Dataset", f"Folder: `{paths.dataset}` (card: `{paths.dataset / 'README.md'}`)", ""]
+def _dataset_section(layout: RunLayout) -> list[str]:
+    stats = _read_json(layout.dataset / "stats.json")
+    lines = ["## Dataset", f"Folder: `{layout.dataset}` (card: `{layout.dataset / 'README.md'}`)", ""]
     if stats is None:
         return lines + ["No stats.json (generation did not finish)."]
     splits = stats.get("splits") or {}
@@ -43,20 +41,20 @@ def _dataset_section(paths: RunPaths) -> list[str]:
     )
 
 
-def _models_section(config: RunConfig, paths: RunPaths) -> list[str]:
+def _models_section(config: RunConfig, layout: RunLayout) -> list[str]:
     lines = ["## Fine-tuned models"]
     if not config.training.models:
         return lines + ["None (training.models is empty)."]
     for spec in config.training.models:
-        folder = Path(spec.output_dir) if spec.output_dir else paths.models / spec.name
+        folder = layout.model_dir(spec)
         lines.append(f"### {spec.name}: `{spec.model}` -> `{folder}`")
         metrics = _read_json(folder / "metrics.json") or _read_json(folder / "final_metrics.json")
         lines.extend(_scalars(metrics) if metrics else ["No final metrics (training did not finish)."])
     return lines
 
 
-def _evaluation_section(paths: RunPaths) -> list[str]:
-    report = paths.evaluation / "report.md"
+def _evaluation_section(layout: RunLayout) -> list[str]:
+    report = layout.evaluation / "report.md"
     lines = ["## Evaluation", f"Full report: `{report}` (JSON, CSV and plots beside it)", ""]
     if not report.is_file():
         return lines + ["No report (evaluation did not finish)."]
@@ -69,27 +67,28 @@ def _evaluation_section(paths: RunPaths) -> list[str]:
     return lines + (table or ["(see the report)"])
 
 
-def write_run_report(config: RunConfig, paths: RunPaths) -> Path:
+def write_run_report(config: RunConfig, layout: RunLayout) -> Path:
     """Write ``REPORT.md`` under the run folder from what the stages left; return its path."""
     lines = [
         "# hiwar run report",
         "",
-        f"Run folder: `{paths.run_dir}`; config: `{paths.run_dir / 'config.resolved.yaml'}`; "
+        f"Run folder: `{layout.run_dir}`; config: `{layout.run_dir / RESOLVED_NAME}`; "
         f"code: {code_text(code_version())}",
         "",
-        *_dataset_section(paths),
+        *_dataset_section(layout),
         "",
-        *_models_section(config, paths),
+        *_models_section(config, layout),
         "",
-        *_evaluation_section(paths),
+        *_evaluation_section(layout),
         "",
         "## Human evaluation",
-        f"Blind rating sheets: `{paths.human_eval}`. After the raters fill them in: "
-        f"`hiwar human-eval analyze {paths.human_eval}`",
+        f"Blind rating sheets: `{layout.human_eval}`. After the raters fill them in: "
+        f"`hiwar human-eval analyze {layout.human_eval}`",
         "",
         "## Lineage",
-        f"Stage manifests (inputs' fingerprints, seeds, code version, times, logs): `{paths.manifests}`",
+        f"Stage manifests (each stage's key: the config keys and inputs' fingerprints it was made from; seeds, "
+        f"code version, times, logs): `{layout.manifests}`",
     ]
-    paths.report.parent.mkdir(parents=True, exist_ok=True)
-    paths.report.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return paths.report
+    layout.report.parent.mkdir(parents=True, exist_ok=True)
+    layout.report.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return layout.report

@@ -37,7 +37,7 @@ def tiny_llama(tmp_path_factory: pytest.TempPathFactory, tiny_gpt2: Path) -> Pat
 @pytest.fixture(scope="session")
 def tiny_encoder(tmp_path_factory: pytest.TempPathFactory, tiny_gpt2: Path) -> Path:
     """A random 1-layer BERT encoder with the tiny models' tokenizer (RAVEN's code path, no hub)."""
-    from hiwar.evaluation.tiny_encoder import build_tiny_encoder
+    from hiwar.evaluation.raven.tiny_encoder import build_tiny_encoder
 
     return build_tiny_encoder(tmp_path_factory.mktemp("encoder") / "bert", tiny_gpt2)
 

@@ -1,11 +1,13 @@
-"""The CLI: instant help, doctor, one-line user errors with exit status 2."""
+"""The CLI: help without heavy imports, doctor, one-line user errors with exit status 2.
+
+How fast the help is, is a figure, not a test (it depends on the machine's load): benchmarks/bench_cli_startup.py.
+"""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -14,25 +16,21 @@ from click.testing import CliRunner
 from hiwar.cli import cli
 
 
-def test_help_is_instant_and_imports_nothing_heavy() -> None:
+def test_help_imports_nothing_heavy() -> None:
     code = (
-        "import sys, time; t = time.perf_counter(); from hiwar.cli import cli\n"
+        "import sys; from hiwar.cli import cli\n"
         "try:\n    cli(['--help'])\nexcept SystemExit:\n    pass\n"
-        "heavy = [m for m in ('torch', 'ray', 'transformers', 'vllm', 'datasets', 'pyarrow') if m in sys.modules]\n"
-        "print(heavy, time.perf_counter() - t)"
+        "print([m for m in ('torch', 'ray', 'transformers', 'vllm', 'datasets', 'pyarrow') if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    heavy, seconds = out.strip().splitlines()[-1].rsplit(" ", 1)
-    assert heavy == "[]"
-    assert float(seconds) < 1.0
+    assert out.strip().splitlines()[-1] == "[]"
 
 
-def test_every_command_help_is_instant() -> None:
+def test_every_command_has_help() -> None:
     for name in cli.commands:
-        t = time.perf_counter()
         result = CliRunner().invoke(cli, [name, "--help"])
         assert result.exit_code == 0, result.output
-        assert time.perf_counter() - t < 1.0
+        assert result.output.startswith(f"Usage: cli {name} ") or result.output.startswith(f"Usage: hiwar {name} ")
 
 
 def test_doctor_without_ray() -> None:

@@ -38,7 +38,12 @@ def test_paper_config_is_paper_scale() -> None:
     config = load_config(REPO / "configs" / "paper-gpu.yaml")
     assert config.generation.model == "inceptionai/jais-13b-chat"
     assert config.generation.engine == "vllm"
-    assert config.generation.trust_remote_code is True
+    # Jais runs on hiwar's own port: no remote code; ArabianGPT's EOS/pad are named (AraNizer may name none).
+    assert config.generation.trust_remote_code is False and config.generation.prompt_format == "jais"
+    assert [m.model for m in config.training.models] == ["aubmindlab/aragpt2-mega", "riotu-lab/ArabianGPT-08B-V2"]
+    assert not any(m.trust_remote_code for m in config.training.models)
+    assert (config.training.models[1].eos_token, config.training.models[1].pad_token) == ("<EOS>", "<PAD>")
+    assert config.generation.grid.target_total == 43316
 
 
 def test_file_values_and_overrides(tmp_path: Path) -> None:
@@ -118,3 +123,59 @@ def test_resolved_config_round_trips(tmp_path: Path) -> None:
     again = load_config(path)
     assert again == config
     assert yaml.safe_load(text)["seed"] == 5
+
+
+CONFIGS = REPO / "configs"
+
+
+def _assert_written_keys_hold(written: object, resolved: object, key: str) -> None:
+    """Every value the YAML file writes is the resolved value at that key (defaults may fill in the rest)."""
+    if isinstance(written, dict):
+        assert isinstance(resolved, dict), key
+        for name, value in written.items():
+            assert name in resolved, f"{key}.{name}: not in the resolved config"
+            _assert_written_keys_hold(value, resolved[name], f"{key}.{name}")
+    elif isinstance(written, list) and written and isinstance(written[0], dict):
+        assert isinstance(resolved, list) and len(resolved) == len(written), key
+        for i, (w, r) in enumerate(zip(written, resolved, strict=True)):
+            _assert_written_keys_hold(w, r, f"{key}[{i}]")
+    else:
+        assert resolved == written, f"{key}: file says {written!r}, resolved {resolved!r}"
+
+
+@pytest.mark.parametrize("name", ["local-cpu.yaml", "paper-gpu.yaml"])
+def test_shipped_configs_resolve_to_what_they_write(name: str) -> None:
+    path = CONFIGS / name
+    written = yaml.safe_load(path.read_text(encoding="utf-8"))
+    _assert_written_keys_hold(written, load_config(path).model_dump(mode="json"), name)
+
+
+def test_local_cpu_config_runs_the_demo_models_locally() -> None:
+    from hiwar.evaluation.run import evaluation_targets
+    from hiwar.run_layout import RunLayout
+
+    config = load_config(CONFIGS / "local-cpu.yaml")
+    layout = RunLayout(config)
+    assert config.cluster.address is None and config.cluster.dashboard_host == "127.0.0.1"
+    assert config.generation.engine == "transformers" and config.generation.model == "runs/demo/models/teacher"
+    assert layout.dataset == Path("runs/local/dataset")
+    assert [(t.name, t.path) for t in evaluation_targets(config, layout)] == [
+        ("student", "runs/local/models/student"),  # fine-tuned by this run, then the baseline
+        ("student-base", "runs/demo/models/student-base"),
+    ]
+
+
+def test_paper_config_is_the_papers_scale_on_shared_storage() -> None:
+    from hiwar.evaluation.run import evaluation_targets
+    from hiwar.run_layout import RunLayout
+
+    config = load_config(CONFIGS / "paper-gpu.yaml")
+    layout = RunLayout(config)
+    gen = config.generation
+    assert Path(config.run_dir).is_absolute() and config.cluster.address == "auto"
+    assert (gen.engine, gen.model, gen.prompt_format) == ("vllm", "inceptionai/jais-13b-chat", "jais")
+    assert (gen.grid.topics, gen.grid.countries, gen.grid.target_total) == ([], [], 43316)
+    assert [m.name for m in config.training.models] == ["aragpt2-mega", "arabiangpt-08b-v2"]
+    targets = [t.name for t in evaluation_targets(config, layout)]
+    assert targets[:2] == ["aragpt2-mega", "arabiangpt-08b-v2"] and len(targets) == 5
+    assert config.evaluation.split == "test" and config.human_eval.raters >= 2

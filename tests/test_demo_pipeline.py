@@ -76,7 +76,9 @@ def test_manifests_record_lineage(demo_run: tuple[Path, subprocess.CompletedProc
         assert data["code_version"]["hiwar"]
         assert data["seed"] == 0
         assert data["logs"]["pipeline"] == str(run / "logs" / "pipeline.log")
-        assert data["config_fingerprint"] == gen["config_fingerprint"]
+        assert data["key"]  # what the stage was made from: compared on every rerun
+    trained_on = json.loads((run / "models" / "student" / "dataset.json").read_text(encoding="utf-8"))
+    assert train["key"]["training.models (student)"]["input dataset"] == trained_on["fingerprint"]
 
 
 def test_second_run_does_nothing(demo_run: tuple[Path, subprocess.CompletedProcess]) -> None:
@@ -87,6 +89,21 @@ def test_second_run_does_nothing(demo_run: tuple[Path, subprocess.CompletedProce
     assert "nothing to do" in proc.stdout
     for stage in STAGES:
         assert f"{stage:<11} skipped" in proc.stdout
+    assert {s: manifest(run, s)["finished_at"] for s in STAGES} == before
+
+
+def test_a_changed_key_that_decides_a_stage_stops_the_rerun(demo_run: tuple[Path, subprocess.CompletedProcess]) -> None:
+    run, _ = demo_run
+    before = {s: manifest(run, s)["finished_at"] for s in STAGES}
+    proc = hiwar("pipeline", "-c", str(run / "demo.yaml"), "--set", "training.learning_rate=0.001")
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    error = proc.stderr.strip().splitlines()[-1]
+    assert error == (
+        "Error: stage train was made with other inputs (training.models (student).training.learning_rate: "
+        "0.003 -> 0.001); rerun with --from train to redo it and every later stage"
+    )
+    unrelated = hiwar("pipeline", "-c", str(run / "demo.yaml"), "--set", "training.save_steps=7")
+    assert unrelated.returncode == 0 and "nothing to do" in unrelated.stdout, unrelated.stderr[-2000:]
     assert {s: manifest(run, s)["finished_at"] for s in STAGES} == before
 
 

@@ -50,3 +50,14 @@ def test_report_names_the_code_version_in_words() -> None:
 
     assert code_text({"hiwar": "0.1.0", "git": "3dda18ddf700+dirty"}) == "hiwar 0.1.0 (git 3dda18ddf700+dirty)"
     assert code_text({"hiwar": "0.1.0", "git": None}) == "hiwar 0.1.0"
+
+
+def test_folder_stamp_changes_when_a_file_changes(tmp_path) -> None:
+    from hiwar.lineage import folder_stamp
+
+    (tmp_path / "model.safetensors").write_bytes(b"abc")
+    first = folder_stamp(tmp_path)
+    assert first == folder_stamp(tmp_path) and len(first) == 16
+    (tmp_path / "model.safetensors").write_bytes(b"abcd")
+    assert folder_stamp(tmp_path) != first
+    assert folder_stamp("") is None and folder_stamp("org/not-a-local-folder") is None

@@ -189,6 +189,28 @@ def build_job_spec(
     """
     environ = os.environ if environ is None else environ
     args = hiwar_args(command)
+    _check_options(pip, requirements, image, working_dir)
+    wd = None if image else _working_dir(working_dir or ".")
+    env_vars, required = split_env_names(env_names, environ)
+    found = find_config(args)
+    notes = check_config(found[1] if found else None, overrides_of(args)) if found or overrides_of(args) else []
+    args, attached = _place_config(args, wd, env_vars)
+    from hiwar import __version__
+
+    return JobSpec(
+        entrypoint=shlex.join([*_launcher(python, required, attached), *args]),
+        runtime_env=_runtime_env(wd, pip, requirements, image, env_vars, excludes),
+        metadata={"hiwar_command": args[0], "hiwar_version": __version__},
+        command=args,
+        required_env=required,
+        notes=notes + _secret_notes(required, attached),
+    )
+
+
+def _check_options(
+    pip: Sequence[str], requirements: str | Path | None, image: str | None, working_dir: str | Path | None
+) -> None:
+    """Refuse option combinations Ray cannot honour."""
     if pip and requirements:
         raise HiwarError("submit: give --pip or --requirements, not both")
     if image and (pip or requirements or working_dir is not None):
@@ -196,33 +218,25 @@ def build_job_spec(
             "submit --image: the image must already hold hiwar and its packages; Ray cannot add a "
             "working_dir or pip packages to an image_uri job (drop --working-dir/--pip/--requirements)"
         )
-    wd = None if image else _working_dir(working_dir or ".")
-    env_vars, required = split_env_names(env_names, environ)
-    found = find_config(args)
-    notes = check_config(found[1] if found else None, overrides_of(args)) if found or overrides_of(args) else []
-    args, attached = _place_config(args, wd, env_vars)
-    runtime_env = _runtime_env(wd, pip, requirements, image, env_vars, excludes)
+
+
+def _launcher(python: str, required: list[str], attached: bool) -> list[str]:
+    """How the job starts hiwar: through :mod:`hiwar.cluster.job_entry` when it must check secret names on the
+    cluster or write an attached config back to a file, else the CLI directly."""
     if required or attached:
-        # The wrapper checks secret names on the cluster and writes an attached config back to a file.
-        launcher = [python, "-m", "hiwar.cluster.job_entry", *(f"--require-env={n}" for n in required), "--"]
-    else:
-        launcher = [python, "-m", "hiwar.cli"]
-    notes += [
+        return [python, "-m", "hiwar.cluster.job_entry", *(f"--require-env={n}" for n in required), "--"]
+    return [python, "-m", "hiwar.cli"]
+
+
+def _secret_notes(required: list[str], attached: bool) -> list[str]:
+    """What the user should know about values that do not travel in the spec."""
+    notes = [
         f"note: {n} looks like a secret: its value is not sent; the job requires it to be set on the cluster"
         for n in required
     ]
     if attached:
         notes.append(f"note: the config file lies outside the working_dir: its text travels in {CONFIG_ENV}")
-    from hiwar import __version__
-
-    return JobSpec(
-        entrypoint=shlex.join([*launcher, *args]),
-        runtime_env=runtime_env,
-        metadata={"hiwar_command": args[0], "hiwar_version": __version__},
-        command=args,
-        required_env=required,
-        notes=notes,
-    )
+    return notes
 
 
 def _working_dir(working_dir: str | Path | None) -> Path | None:

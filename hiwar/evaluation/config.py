@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import TYPE_CHECKING, Literal
 
@@ -14,6 +15,8 @@ from hiwar.section import Section
 
 if TYPE_CHECKING:
     from hiwar.models.loader import ModelRef
+
+log = logging.getLogger(__name__)
 
 
 class ModelSpec(LoadOptions):
@@ -61,6 +64,15 @@ class ActorConfig(Section):
     dtype: str = Field(
         "auto", description="'auto' (float32 on CPU, bfloat16 on GPU), 'float32', 'bfloat16', 'float16'."
     )
+
+    def ray_resources(self) -> dict[str, float]:
+        """``map_batches`` resource arguments: GPUs only when asked for and the cluster has them."""
+        import ray
+
+        gpus = self.num_gpus if self.num_gpus > 0 and ray.cluster_resources().get("GPU", 0) >= self.num_gpus else 0
+        if self.num_gpus > 0 and not gpus:
+            log.warning("asked for %s GPU(s) per actor but the cluster has none; running on CPU", self.num_gpus)
+        return {"num_cpus": self.num_cpus, "num_gpus": gpus}
 
 
 class PerplexityConfig(ActorConfig):

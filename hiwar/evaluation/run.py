@@ -13,7 +13,6 @@ recorded as failed with its reason and the other models are still evaluated.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Callable
@@ -23,22 +22,89 @@ from pathlib import Path
 from typing import Any
 
 from hiwar.config import RunConfig, save_resolved
-from hiwar.errors import ConfigError, DataError, HiwarError
+from hiwar.errors import ConfigError, DataError, HiwarError, describe_error
 from hiwar.evaluation.config import EvaluationConfig, ModelSpec
-from hiwar.evaluation.markers import is_done, mark_done
 from hiwar.evaluation.report import finite
-from hiwar.failures import describe_error
-from hiwar.lineage import write_json
+from hiwar.generation.config import ENGINE_RESOURCE_KEYS
+from hiwar.lineage import folder_stamp, write_json
+from hiwar.run_layout import RunLayout
 
 log = logging.getLogger(__name__)
 
 
-def resolve_models(ev: EvaluationConfig, models: list[str] | None) -> list[ModelSpec]:
-    """The models to score: ``models`` (paths or ids) when given, else the config's list; names made
-    unique."""
-    specs = [ModelSpec(path=m) for m in models] if models else [m.model_copy() for m in ev.model_specs()]
+def evaluation_targets(config: RunConfig, layout: RunLayout) -> list[ModelSpec]:
+    """This run's fine-tuned models (``training.models``, in their layout folders), then ``evaluation.models``
+    (a baseline that names a trained model's folder or name is that model)."""
+    trained = [
+        ModelSpec(name=m.name, path=str(layout.model_dir(m)), trust_remote_code=m.trust_remote_code)
+        for m in config.training.models
+    ]
+    taken = {spec.path for spec in trained} | {spec.name for spec in trained}
+    baselines = config.evaluation.model_specs()
+    return trained + [m for m in baselines if m.path not in taken and m.name not in taken]
+
+
+def finished_targets(config: RunConfig, layout: RunLayout) -> list[ModelSpec]:
+    """:func:`evaluation_targets` less the fine-tuned models not trained yet (said in the log)."""
+    untrained = {str(layout.model_dir(m)): layout.model_marker(m) for m in config.training.models}
+    targets = []
+    for spec in evaluation_targets(config, layout):
+        if spec.path in untrained and not untrained[spec.path].is_file():
+            log.warning("%s: not trained yet (no %s); not evaluated", spec.name, untrained[spec.path])
+        else:
+            targets.append(spec)
+    return targets
+
+
+# Evaluation keys that say how the work runs or where it reads and writes, never what is scored or how.
+RESOURCE_KEYS = ENGINE_RESOURCE_KEYS | {
+    "actors",
+    "batch_size",
+    "num_cpus",
+    "num_gpus",
+    "max_tokens_per_batch",
+    "concurrent_jobs",
+    "output_dir",
+    "dataset",
+    "models",
+}
+
+
+def evaluation_key(config: RunConfig, layout: RunLayout) -> dict[str, Any]:
+    """What the evaluation report depends on (the pipeline's evaluate stage, :mod:`hiwar.markers`): the metric
+    settings, each model and its local folder's stamp, the scored split's fingerprint, the seed and the code."""
+    from hiwar.dataset_layout import resolve_split
+    from hiwar.lineage import code_version, fingerprint
+    from hiwar.markers import flatten
+
+    try:
+        data = fingerprint(resolve_split(layout.eval_dataset, config.evaluation.split))
+    except DataError:
+        data = None  # no dataset yet: a marker made from one is out of date
+    models = {
+        s.name: {"path": s.path, "trust_remote_code": s.trust_remote_code, "folder": folder_stamp(s.path)}
+        for s in evaluation_targets(config, layout)
+    }
+    return {
+        **flatten(config.evaluation, "evaluation", skip=RESOURCE_KEYS),
+        "evaluation models": models,
+        "seed": config.seed,
+        "input dataset": data,
+        "hiwar": code_version()["hiwar"],
+    }
+
+
+def resolve_models(config: RunConfig, models: list[str] | None) -> list[ModelSpec]:
+    """The models to score: ``models`` (paths or ids) when given, else this run's trained models and
+    ``evaluation.models``; names made unique."""
+    if models:
+        specs = [ModelSpec(path=m) for m in models]
+    else:
+        specs = [m.model_copy() for m in finished_targets(config, RunLayout(config))]
     if not specs:
-        raise ConfigError("evaluation.models: no models to evaluate (set evaluation.models or pass --model)")
+        raise ConfigError(
+            "evaluation.models: no models to evaluate (set evaluation.models, train training.models or pass --model)"
+        )
     seen: dict[str, int] = {}
     for spec in specs:
         count = seen.get(spec.name, 0)
@@ -79,10 +145,15 @@ def log_skipped(convs: list[Any]) -> None:
 def run_metric(name: str, out_dir: Path, key: dict[str, Any], compute: Callable[[], dict]) -> dict[str, Any]:
     """Run one metric for one model unless its marker says it is done; failures become a status, not a
     crash."""
+    from hiwar.markers import check, sidecar, write_marker
+
     summary_path = out_dir / "summary.json"
-    if is_done(summary_path, key):
-        log.info("%s: finished before (marker %s), skipping", name, summary_path)
+    verdict = check(sidecar(summary_path), key, output=summary_path)
+    if verdict.done:
+        log.info("%s: finished before (marker %s), skipping", name, verdict.marker)
         return {"status": "ok", "resumed": True, **json.loads(summary_path.read_text(encoding="utf-8"))}
+    if verdict.stale:
+        log.info("%s: made with other inputs (%s); computing it again", name, verdict.what_changed())
     try:
         summary = compute()
     except HiwarError as err:
@@ -91,7 +162,7 @@ def run_metric(name: str, out_dir: Path, key: dict[str, Any], compute: Callable[
         return _failed(name, out_dir, describe_error(err))
     summary = finite(summary)
     write_json(summary_path, summary)
-    mark_done(summary_path, key)
+    write_marker(sidecar(summary_path), key)
     return {"status": "ok", "resumed": False, **summary}
 
 
@@ -154,16 +225,6 @@ def preflight_problem(spec: ModelSpec) -> str | None:
     return problems[0] if problems else None
 
 
-def weights_stamp(path: str) -> str | None:
-    """Names, sizes and times of a local model folder's files, so a model retrained in place is scored anew
-    (a hub id has no local folder: its id in the key is enough)."""
-    folder = Path(path)
-    if not folder.is_dir():
-        return None
-    stats = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir() if p.is_file())
-    return hashlib.sha256(repr(stats).encode()).hexdigest()[:16]
-
-
 class ModelEvaluation:
     """Both metrics of one model; a model that cannot be loaded fails both with the same reason."""
 
@@ -174,14 +235,14 @@ class ModelEvaluation:
         ev: EvaluationConfig,
         seed: int,
         data: dict[str, Any],
-        out: Path,
+        model_dir: Path,
     ) -> None:
         self.spec, self.convs, self.ev, self.data = spec, convs, ev, data
         self.seed = ev.raven.seed if ev.raven.seed is not None else seed
-        self.model_dir = out / "models" / spec.name
+        self.model_dir = model_dir  # RunLayout.evaluation_model
         self.base_key = {
             "model": spec.model_dump(),
-            "weights": weights_stamp(spec.path),
+            "weights": folder_stamp(spec.path),
             "dataset": data["fingerprint"],
             "split": data["split"],
         }
@@ -224,8 +285,8 @@ class ModelEvaluation:
     def perplexity(self) -> dict[str, Any]:
         """Perplexity, bits per byte and bits per char of the split."""
         from hiwar.evaluation.examples import perplexity_rows
-        from hiwar.evaluation.nll import effective_stride
-        from hiwar.evaluation.perplexity_job import run_perplexity
+        from hiwar.evaluation.perplexity.job import run_perplexity
+        from hiwar.evaluation.perplexity.nll import effective_stride
 
         rows, skipped = perplexity_rows(self.convs)
         self.check_model()
@@ -251,7 +312,7 @@ class ModelEvaluation:
     def raven(self) -> dict[str, Any]:
         """RAVEN with its interval and per-topic values."""
         from hiwar.evaluation.examples import raven_rows
-        from hiwar.evaluation.raven_job import run_raven
+        from hiwar.evaluation.raven.job import run_raven
 
         rv = self.ev.raven
         rows, skipped = raven_rows(self.convs, rv.turns, rv.max_turns, rv.max_conversations, self.seed)
@@ -262,24 +323,14 @@ class ModelEvaluation:
         return {**summary, "encoder": rv.encoder, "pooling": rv.pooling, "skipped": skipped.to_dict()}
 
 
-def output_places(config: RunConfig) -> list[tuple[str, Path]]:
-    """Where ``hiwar evaluate`` writes: ``evaluation.output_dir``, else ``<run_dir>/evaluation``."""
-    ev = config.evaluation
-    return [
-        (
-            "evaluation.output_dir" if ev.output_dir else "run_dir",
-            Path(ev.output_dir or Path(config.run_dir) / "evaluation"),
-        )
-    ]
-
-
 def run_evaluate(config: RunConfig, models: list[str] | None = None, dataset: str | None = None) -> Path:
     """Evaluate every model on the held-out split and write the report; return the report folder.
 
     Args:
         config: the run config (its ``evaluation`` section says what and how).
         models: hub ids or folders to evaluate instead of ``evaluation.models``.
-        dataset: dataset folder or file instead of ``evaluation.dataset`` (default ``<run_dir>/dataset``).
+        dataset: dataset folder or file instead of ``evaluation.dataset`` (default: the run's dataset,
+            :mod:`hiwar.run_layout`).
 
     Raises:
         ConfigError: no models. DataError: the dataset or split is missing or empty.
@@ -291,11 +342,11 @@ def run_evaluate(config: RunConfig, models: list[str] | None = None, dataset: st
     from hiwar.lineage import code_version
     from hiwar.outdirs import check_output_dirs
 
-    ev = config.evaluation
-    specs = resolve_models(ev, models)
-    check_output_dirs(output_places(config))
-    out_dir = output_places(config)[0][1]
-    data_path = dataset or ev.dataset or str(Path(config.run_dir) / "dataset")
+    ev, layout = config.evaluation, RunLayout(config)
+    specs = resolve_models(config, models)
+    check_output_dirs(layout.output_places("evaluate"))
+    out_dir = layout.evaluation
+    data_path = dataset or str(layout.eval_dataset)
     save_resolved(config, out_dir)
     try:
         convs, data = load_dataset(data_path, ev.split)
@@ -309,7 +360,9 @@ def run_evaluate(config: RunConfig, models: list[str] | None = None, dataset: st
         )
         raise
     log_skipped(convs)
-    evals = [ModelEvaluation(s, convs, ev, config.seed, data, out_dir) for s in specs]  # preflight, before Ray
+    evals = [  # each checks its model (preflight) here, before Ray starts
+        ModelEvaluation(s, convs, ev, config.seed, data, layout.evaluation_model(s.name)) for s in specs
+    ]
     session = connect(config.cluster)
     try:
         # (model, metric) jobs are independent: overlapping them hides each job's actor start-up (importing

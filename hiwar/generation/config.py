@@ -30,6 +30,25 @@ class SamplingConfig(Section):
         return self
 
 
+# EngineConfig keys that say how fast or on what hardware an engine runs, never what it writes: a change to them
+# leaves finished work current (see hiwar/markers.py).
+ENGINE_RESOURCE_KEYS = frozenset(
+    {
+        "replicas",
+        "batch_size",
+        "num_cpus_per_replica",
+        "num_gpus_per_replica",
+        "tensor_parallel_size",
+        "pipeline_parallel_size",
+        "accelerator_type",
+        "api_key_env",
+        "micro_batch_size",
+        "request_timeout_s",
+        "max_retries",
+    }
+)
+
+
 class EngineConfig(LoadOptions):
     """Which engine runs which model, with what resources. Shared by generation and RAVEN replies."""
 

@@ -67,7 +67,7 @@ def request_rows(rows: list[GridRow], cfg: GenerationConfig) -> list[dict[str, A
 
 def _hiwar_tokenizer(cfg: GenerationConfig) -> Any:
     """The generator's tokenizer (for its BOS/EOS tokens in hiwar's template)."""
-    from hiwar.generation.engines.formatting import engine_tokenizer
+    from hiwar.generation.engines.prompt_text import engine_tokenizer
 
     try:
         return engine_tokenizer(cfg.ref())

@@ -8,22 +8,22 @@ splits, stats, card) from all shards, so it ends with exactly the conversations 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
 from hiwar.config import RunConfig, save_resolved
-from hiwar.errors import HiwarError, JobFailed
-from hiwar.failures import describe_error
-from hiwar.generation.config import GenerationConfig
+from hiwar.errors import HiwarError, JobFailed, describe_error
+from hiwar.generation.config import ENGINE_RESOURCE_KEYS, GenerationConfig
+from hiwar.run_layout import RunLayout
 
 log = logging.getLogger(__name__)
 
 PLAN_FILE = "plan.json"
 # Keys whose change alters what is generated: a rerun with other values must not mix old and new shards.
-FINGERPRINT_KEYS = (
+SHARD_KEYS = (
     "engine",
     "model",
     "trust_remote_code",
@@ -32,48 +32,66 @@ FINGERPRINT_KEYS = (
     "max_model_len",
     "prompt_version",
     "prompt_format",
+    "jais_language",
     "grid",
     "validation",
     "shard_size",
 )
+# Keys that decide where or in how many files the dataset is written, not what it holds.
+LAYOUT_KEYS = frozenset({"output_dir", "shard_size", "rows_per_file"})
 
 
-def dataset_dir(config: RunConfig) -> Path:
-    """Where the dataset goes: ``generation.output_dir``, else ``<run_dir>/dataset``."""
-    return Path(config.generation.output_dir or Path(config.run_dir) / "dataset")
+def plan_key(config: RunConfig, n_rows: int) -> dict[str, Any]:
+    """What the finished work shards depend on: the keys that decide each row's text, the seed, the grid's size and
+    the code (parsing and validation run inside the shards)."""
+    from hiwar.lineage import code_version
+    from hiwar.markers import flatten
+
+    data = config.generation.model_dump(mode="json", include=set(SHARD_KEYS))
+    return {**flatten(data, "generation"), "seed": config.seed, "rows": n_rows, "hiwar": code_version()["hiwar"]}
 
 
-def output_places(config: RunConfig) -> list[tuple[str, Path]]:
-    """Where ``hiwar generate`` writes, named by the config key that decides it."""
-    return [("generation.output_dir" if config.generation.output_dir else "run_dir", dataset_dir(config))]
+def dataset_key(config: RunConfig) -> dict[str, Any]:
+    """What the whole dataset folder depends on (the pipeline's generate stage): every generation key but the
+    resources and the file layout, the seed, the generator's local folder (if any) and the code."""
+    from hiwar.lineage import code_version, folder_stamp
+    from hiwar.markers import flatten
+
+    return {
+        **flatten(config.generation, "generation", skip=ENGINE_RESOURCE_KEYS | LAYOUT_KEYS),
+        "seed": config.seed,
+        "input generator folder": folder_stamp(config.generation.model),
+        "hiwar": code_version()["hiwar"],
+    }
 
 
-def fingerprint(config: RunConfig) -> str:
-    """A hash of everything that decides which text each row gets."""
-    data = config.generation.model_dump(mode="json", include=set(FINGERPRINT_KEYS))
-    data["seed"] = config.seed
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+def check_plan(work: Path, config: RunConfig, n_rows: int, force: bool = False) -> None:
+    """Record the plan of a new run, or make sure a rerun has the same one (the completion rule of
+    :mod:`hiwar.markers` applied to the work shards).
 
-
-def check_plan(work: Path, config: RunConfig, n_rows: int) -> None:
-    """Record the plan of a new run, or make sure a rerun has the same one.
+    Args:
+        force: shards made with another plan are deleted and generated anew, instead of an error.
 
     Raises:
         HiwarError: the folder holds shards made with a different generation config.
     """
-    from hiwar.lineage import write_json
+    from hiwar.markers import check, write_marker
 
-    plan = {"fingerprint": fingerprint(config), "rows": n_rows, "shard_size": config.generation.shard_size}
+    key = plan_key(config, n_rows)
     path = work / PLAN_FILE
-    if path.exists():
-        old = json.loads(path.read_text(encoding="utf-8"))
-        if old.get("fingerprint") != plan["fingerprint"]:
-            raise HiwarError(
-                f"{work.parent}: holds a run made with a different generation config (model, sampling, "
-                "prompt, grid, validation or seed); use another generation.output_dir or delete it"
+    verdict = check(path, key)
+    if verdict.stale:
+        if not force:
+            raise verdict.refusal(
+                f"{work.parent}: the generation work in it",
+                "rerun with --force to start it over (its finished shards are deleted), or set another "
+                "generation.output_dir",
             )
-        return
-    write_json(path, plan)
+        log.warning("%s: generated with other inputs (%s); starting over", work, verdict.what_changed())
+        shutil.rmtree(work / "shards", ignore_errors=True)
+        (work / "shards").mkdir(parents=True)
+    if not verdict.done:
+        write_marker(path, key, rows=n_rows, shard_size=config.generation.shard_size)
 
 
 def _check_engine(cfg: GenerationConfig) -> None:
@@ -97,19 +115,19 @@ def _check_engine(cfg: GenerationConfig) -> None:
 
 
 def _generate_pending(config: RunConfig, rows: list, shards_dir: Path) -> tuple[Any, int]:
-    """Send the grid rows of unfinished shards through the pipeline; returns (result, shards skipped)."""
+    """Send the grid rows of unfinished shards through the shard chain; returns (result, shards skipped)."""
     from ray.exceptions import RayError
 
     from hiwar.cluster.session import connect, shutdown
-    from hiwar.generation.pipeline import PipelineResult, run_pipeline, shard_path
     from hiwar.generation.prompting import request_rows
+    from hiwar.generation.shard_chain import ChainResult, run_chain, shard_path
 
     cfg = config.generation
     size = cfg.shard_size
     n_shards = (len(rows) + size - 1) // size
     todo = [k for k in range(n_shards) if not shard_path(shards_dir, k).exists()]
     if not todo:
-        return PipelineResult(), n_shards
+        return ChainResult(), n_shards
     requests = []
     for k in todo:
         for request in request_rows(rows[k * size : (k + 1) * size], cfg):
@@ -118,7 +136,7 @@ def _generate_pending(config: RunConfig, rows: list, shards_dir: Path) -> tuple[
     log.info("%d of %d shards to generate (%d prompts)", len(todo), n_shards, len(requests))
     session = connect(config.cluster)
     try:
-        return run_pipeline(requests, cfg, shards_dir), n_shards - len(todo)
+        return run_chain(requests, cfg, shards_dir), n_shards - len(todo)
     except RayError as err:  # the job itself failed (an engine that cannot start, actors dead past retries)
         log.error("%s", err)  # Ray's full account, for the log
         written = sum(1 for k in range(n_shards) if shard_path(shards_dir, k).exists())
@@ -130,14 +148,20 @@ def _generate_pending(config: RunConfig, rows: list, shards_dir: Path) -> tuple[
         shutdown(session)
 
 
-def run_generate(config: RunConfig) -> Path:
-    """Generate, validate, dedup and split the grid; returns the dataset folder (see module docstring)."""
+def run_generate(config: RunConfig, force: bool = False) -> Path:
+    """Generate, validate, dedup and split the grid; returns the dataset folder (see module docstring).
+
+    Args:
+        force: work shards made with another generation config are deleted and generated anew (without it, such
+            a folder is an error that says what changed).
+    """
     from hiwar.generation.grid import build_grid
     from hiwar.outdirs import check_output_dirs
 
     cfg = config.generation
-    out = dataset_dir(config)
-    check_output_dirs(output_places(config))
+    layout = RunLayout(config)
+    out = layout.dataset
+    check_output_dirs(layout.output_places("generate"))
     rows = build_grid(cfg.grid, cfg.prompt_version, config.seed)
     if not rows:
         raise HiwarError("generation.grid: the grid is empty (check topics, countries and limit)")
@@ -149,7 +173,7 @@ def run_generate(config: RunConfig) -> Path:
     work = out / "work"
     shards_dir = work / "shards"
     shards_dir.mkdir(parents=True, exist_ok=True)
-    check_plan(work, config, len(rows))
+    check_plan(work, config, len(rows), force)
     result, skipped = _generate_pending(config, rows, shards_dir)
     finalize(config, out, len(rows), result, skipped)
     return out
@@ -198,8 +222,9 @@ def run_split(config: RunConfig, dataset: str | Path | None = None) -> Path:
     from hiwar.outdirs import check_output_dirs
     from hiwar.records_io import read_records
 
-    out = Path(dataset) if dataset else dataset_dir(config)
-    check_output_dirs([("--dataset", out)] if dataset else output_places(config))
+    layout = RunLayout(config)
+    out = Path(dataset) if dataset else layout.dataset
+    check_output_dirs([("--dataset", out)] if dataset else layout.output_places("generate"))
     stats_path = out / "stats.json"
     if not is_dataset_dir(out) or not stats_path.exists():
         raise HiwarError(f"{out}: not a hiwar dataset folder (no data/ or stats.json); run `hiwar generate` first")

@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hiwar.errors import HiwarError
-from hiwar.failures import first_line
+from hiwar.errors import HiwarError, first_line
 from hiwar.models.options import LoadOptions
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,8 @@
     trainer_state.json                                          Hugging Face's state at the last step
     config.resolved.yaml, dataset.json, data_stats.json         what it was trained with, and on
     metrics.json, metrics.jsonl                                 final metrics and the training log
-    hiwar_model.json                                            manifest, written last: completion marker
+    hiwar_model.json                                            manifest and completion marker (hiwar.markers),
+                                                                written last
 
 The folder is assembled beside its destination and renamed into place: a killed export leaves no half model.
 """
@@ -18,17 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hiwar.lineage import write_json
+from hiwar.markers import write_marker
+from hiwar.run_layout import MODEL_MARKER
 
 if TYPE_CHECKING:
     from hiwar.models.loader import ModelRef
 
-MANIFEST = "hiwar_model.json"
 _TRAINING_STATE = ("optimizer.pt", "scheduler.pt", "scaler.pt", "training_args.bin")
-
-
-def is_finished(out_dir: str | Path) -> bool:
-    """Whether ``out_dir`` holds a finished model (its manifest exists)."""
-    return (Path(out_dir) / MANIFEST).is_file()
 
 
 def _copy_weights(checkpoint: Path, dest: Path) -> None:
@@ -65,6 +62,7 @@ def export_model(
     config: Any,
     files: dict[str, dict[str, Any]],
     manifest: dict[str, Any],
+    key: dict[str, Any],
     metrics_log: str | Path | None = None,
 ) -> Path:
     """Write the model folder from the final Hugging Face checkpoint.
@@ -77,7 +75,8 @@ def export_model(
         base_model: the base model, to load for the merge (LoRA only).
         config: the resolved run config (written as ``config.resolved.yaml``).
         files: extra JSON files to write, by name (``dataset.json``, ``metrics.json``...).
-        manifest: the content of ``hiwar_model.json``.
+        manifest: the lineage fields of ``hiwar_model.json``.
+        key: the model's completion key (:func:`hiwar.training.run.model_key`), written into ``hiwar_model.json``.
         metrics_log: the training's ``metrics.jsonl``, copied beside the model.
     """
     from hiwar.config import save_resolved
@@ -96,7 +95,7 @@ def export_model(
         write_json(partial / name, data)
     if metrics_log is not None and Path(metrics_log).exists():
         shutil.copy2(metrics_log, partial / "metrics.jsonl")
-    write_json(partial / MANIFEST, manifest)
+    write_marker(partial / MODEL_MARKER, key, **manifest)
     shutil.rmtree(out_dir, ignore_errors=True)
     partial.rename(out_dir)
     return out_dir

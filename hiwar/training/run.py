@@ -3,11 +3,12 @@
 For each model: load its tokenizer (and the chat template: its own, else hiwar's), turn conversations into
 sequences and labels once (:mod:`hiwar.training.data`), put them in Ray's object store, run a ``TorchTrainer``
 whose workers each run a Hugging Face ``Trainer`` (:mod:`hiwar.training.worker`), then write the model folder
-from the last checkpoint (:mod:`hiwar.training.export`).
+from the last checkpoint (:mod:`hiwar.training.export`). Every path comes from :mod:`hiwar.run_layout`.
 
-Resume: Ray Train keeps checkpoints under ``<storage>/<name>/`` (``storage`` = ``training.storage_path`` or
-``<run_dir>/train``); rerunning with the same config continues from the latest one. A model whose folder has
-its ``hiwar_model.json`` manifest is finished and skipped.
+Done and resume follow :mod:`hiwar.markers`: a model is finished when its folder's ``hiwar_model.json`` holds the
+key it would be trained with now (settings, seed, dataset and base model fingerprints, code version); Ray Train's
+checkpoints (``<storage>/<name>/``) carry the same key, and a rerun resumes from the latest one. Work made with
+another key is an error that says what changed, or, with ``force``, is deleted and trained anew.
 """
 
 from __future__ import annotations
@@ -15,17 +16,18 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hiwar.config import RunConfig
 from hiwar.dataset_layout import is_dataset_dir, read_split, resolve_split, split_files
-from hiwar.errors import ConfigError, DataError, HiwarError, JobFailed
-from hiwar.failures import describe_error
-from hiwar.lineage import code_version, fingerprint
+from hiwar.errors import ConfigError, DataError, HiwarError, JobFailed, describe_error
+from hiwar.lineage import code_version, fingerprint, folder_stamp
 from hiwar.record import Conversation, utc_now
+from hiwar.run_layout import MODEL_MARKER, RunLayout
 from hiwar.training.config import ModelSpec, TrainingConfig
-from hiwar.training.export import MANIFEST, export_model, is_finished
+from hiwar.training.export import export_model
 
 log = logging.getLogger(__name__)
 
@@ -46,38 +48,44 @@ def select_models(training: TrainingConfig, only: str | None) -> list[ModelSpec]
     return [known[name] for name in wanted]
 
 
-def output_dir(config: RunConfig, spec: ModelSpec) -> Path:
-    """Where a model's folder goes: its ``output_dir``, else ``<run_dir>/models/<name>``."""
-    return Path(spec.output_dir) if spec.output_dir else Path(config.run_dir) / "models" / spec.name
+# Training keys that say how the work runs (resources, checkpoints, logs), never which weights it makes.
+RESOURCE_KEYS = frozenset(
+    {
+        "models",
+        "storage_path",
+        "save_steps",
+        "num_to_keep",
+        "max_failures",
+        "logging_steps",
+        "eval_steps",
+        "per_device_eval_batch_size",
+        "resources_per_worker",
+        "accelerator_type",
+        "torch_threads",
+        "gradient_checkpointing",
+        "max_unk_share",
+    }
+)
 
 
-def storage_path(config: RunConfig) -> Path:
-    """Ray Train's storage folder (absolute, as Ray requires)."""
-    return Path(config.training.storage_path or Path(config.run_dir) / "train").resolve()
+@dataclass
+class TrainingData:
+    """The conversations one ``hiwar train`` run learns from, and their lineage."""
+
+    train: list[Conversation]
+    validation: list[Conversation] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)
 
 
-def output_places(config: RunConfig, specs: list[ModelSpec]) -> list[tuple[str, Path]]:
-    """Where ``hiwar train`` writes (each model's folder, Ray Train's storage), named by the deciding key."""
-    places = [
-        (
-            f"training.models[{config.training.models.index(s)}].output_dir" if s.output_dir else "run_dir",
-            output_dir(config, s),
-        )
-        for s in specs
-    ]
-    return places + [("training.storage_path" if config.training.storage_path else "run_dir", storage_path(config))]
-
-
-def _load_validation(dataset: Path, training: TrainingConfig) -> tuple[list[Conversation], list[Path]]:
-    """The validation conversations and their files; none for plain files or a dataset without the split."""
+def _validation_files(dataset: Path, training: TrainingConfig) -> list[Path]:
+    """The validation split's files; none for plain files, ``validation_split: null`` or a dataset without it."""
     split = training.validation_split
     if split is None or not is_dataset_dir(dataset):
-        return [], []
+        return []
     files = split_files(dataset, split)
     if not files:
         log.warning("%s: no '%s' split; training without validation loss", dataset, split)
-        return [], []
-    return read_split(dataset, split)[: training.max_validation_rows], files
+    return files
 
 
 def _prepare_tokenizer(spec: ModelSpec, index: int = 0) -> tuple[Any, str]:
@@ -130,7 +138,8 @@ def warn_unknown(spec: ModelSpec, stats: Any, limit: float) -> None:
     )
 
 
-def _trainer(config: RunConfig, spec: ModelSpec, settings: TrainingConfig, loop_config: dict[str, Any]) -> Any:
+def _trainer(work: Path, spec: ModelSpec, settings: TrainingConfig, loop_config: dict[str, Any]) -> Any:
+    """Ray Train's trainer for one model; ``work`` is its run folder (:meth:`RunLayout.train_run`)."""
     from ray.train import CheckpointConfig, FailureConfig, ScalingConfig
     from ray.train import RunConfig as RayRunConfig
     from ray.train.torch import TorchConfig, TorchTrainer
@@ -144,8 +153,8 @@ def _trainer(config: RunConfig, spec: ModelSpec, settings: TrainingConfig, loop_
         accelerator_type=settings.accelerator_type,
     )
     run_config = RayRunConfig(
-        name=spec.name,
-        storage_path=str(storage_path(config)),
+        name=work.name,
+        storage_path=str(work.parent),
         checkpoint_config=CheckpointConfig(num_to_keep=settings.num_to_keep),
         failure_config=FailureConfig(max_failures=settings.max_failures),
     )
@@ -192,44 +201,90 @@ def _diverged(message: str, settings: TrainingConfig, work: Path) -> HiwarError:
     if settings.num_workers == 0:
         return HiwarError(f"{message}; lower training.learning_rate and train again (local mode keeps no checkpoint)")
     return HiwarError(
-        f"{message}; the checkpoints made before it (if any) are kept in {work}: to train again with a lower "
-        "training.learning_rate, delete that folder first (a rerun resumes from them)"
+        f"{message}; the checkpoints made before it (if any) are kept in {work}: lower training.learning_rate and "
+        "rerun with --force (it deletes them; a plain rerun would resume from them)"
     )
 
 
-def train_one(
-    config: RunConfig,
-    spec: ModelSpec,
-    tokenizer: tuple[Any, str],
-    train: list[Conversation],
-    validation: list[Conversation],
-    dataset_info: dict[str, Any],
-    settings: TrainingConfig | None = None,
-) -> Path:
-    """Fine-tune one model (``tokenizer``: from :func:`_prepare_tokenizer`; ``settings``: from
-    :func:`fit_max_seq_len`) and write its folder."""
-    import ray
+def load_training_data(dataset: Path, training: TrainingConfig) -> TrainingData:
+    """The train split (and validation, when the dataset has one) with their files' fingerprint.
 
+    Raises:
+        DataError: a missing dataset, no train split, or an empty one.
+    """
+    train_files = resolve_split(dataset, "train")
+    train = read_split(dataset, "train")[: training.max_train_rows]
+    validation_files = _validation_files(dataset, training)
+    validation = []
+    if validation_files:
+        validation = read_split(dataset, training.validation_split)[: training.max_validation_rows]
+    info = {
+        "path": str(dataset),
+        "fingerprint": fingerprint(train_files + validation_files),
+        "files": [p.name for p in train_files + validation_files],
+        "train_rows": len(train),
+        "validation_rows": len(validation),
+    }
+    return TrainingData(train, validation, info)
+
+
+def dataset_fingerprint(dataset: Path, training: TrainingConfig) -> str | None:
+    """The fingerprint :func:`load_training_data` records, without reading the records; None without a dataset."""
+    try:
+        return fingerprint(resolve_split(dataset, "train") + _validation_files(dataset, training))
+    except DataError:
+        return None
+
+
+def training_key(config: RunConfig, layout: RunLayout) -> dict[str, Any]:
+    """What the pipeline's train stage depends on: every model's :func:`model_key` on the run's dataset."""
+    data = dataset_fingerprint(layout.dataset, config.training)
+    return {f"training.models ({spec.name})": model_key(config, spec, data) for spec in config.training.models}
+
+
+def model_key(config: RunConfig, spec: ModelSpec, dataset: str | None) -> dict[str, Any]:
+    """What a fine-tuned model depends on (its completion key, :mod:`hiwar.markers`): the settings that decide the
+    weights, the seed, the base model, the dataset's and the base folder's fingerprints, and the code version."""
+    from hiwar.markers import flatten
+
+    settings = config.training.for_model(spec)
+    base = spec.model_dump(mode="json", exclude={"name", "output_dir", "overrides"})
+    return {
+        **flatten(settings, "training", skip=RESOURCE_KEYS),
+        **flatten(base, "base"),
+        "seed": config.seed if settings.seed is None else settings.seed,
+        "input dataset": dataset,
+        "input base model folder": folder_stamp(spec.model),
+        "hiwar": code_version()["hiwar"],
+    }
+
+
+def _prepare_splits(tokenizer: Any, spec: ModelSpec, settings: TrainingConfig, data: TrainingData) -> dict[str, Any]:
+    """Sequences and labels of both splits, made once here (the workers only pad)."""
     from hiwar.training.data import prepare_split
 
-    settings = settings or fit_max_seq_len(config, spec)
-    seed = config.seed if settings.seed is None else settings.seed
-    tokenizer, template_kind = tokenizer
     prep = {
         name: prepare_split(
             tokenizer, [c.messages for c in rows], settings.max_seq_len, settings.mask, settings.packing
         )
-        for name, rows in (("train", train), ("validation", validation))
+        for name, rows in (("train", data.train), ("validation", data.validation))
     }
     if not prep["train"].sequences:
         raise DataError(
-            f"{dataset_info['path']}: no training conversation has an assistant reply within "
+            f"{data.info['path']}: no training conversation has an assistant reply within "
             f"training.max_seq_len={settings.max_seq_len} tokens"
         )
-    stats = {name: p.stats.as_dict() for name, p in prep.items()}
-    log.info("%s: %s", spec.name, stats)
+    log.info("%s: %s", spec.name, {name: p.stats.as_dict() for name, p in prep.items()})
     warn_unknown(spec, prep["train"].stats, settings.max_unk_share)
-    work = storage_path(config) / spec.name
+    return prep
+
+
+def _loop_config(
+    spec: ModelSpec, settings: TrainingConfig, seed: int, tokenizer: Any, prep: dict[str, Any], work: Path
+) -> dict[str, Any]:
+    """What every Ray Train worker gets: settings, the prepared sequences (in the object store) and where to log."""
+    import ray
+
     loop_config = {
         "spec": spec.model_dump(mode="json"),
         "settings": settings.model_dump(mode="json"),
@@ -239,19 +294,29 @@ def train_one(
         "metrics_path": str(work / "metrics.jsonl"),
         "tensorboard_dir": str(work / "tensorboard"),
     }
-    local = settings.num_workers == 0
-    if local:
+    if settings.num_workers == 0:
         # Ray Train's local mode runs the function in this process and persists no checkpoint (the one the
         # report callback makes is a temporary folder), so the worker saves the final weights itself.
-        final = work / "local-final"
-        shutil.rmtree(final, ignore_errors=True)
-        loop_config["final_dir"] = str(final)
-    result = _fit(_trainer(config, spec, settings, loop_config), spec, settings, work)
-    if result.checkpoint is None and not local:
+        shutil.rmtree(work / "local-final", ignore_errors=True)
+        loop_config["final_dir"] = str(work / "local-final")
+    return loop_config
+
+
+def _final_checkpoint(result: Any, spec: ModelSpec, settings: TrainingConfig, work: Path) -> Path:
+    """The Hugging Face checkpoint folder to export: Ray Train's last one, or local mode's final weights."""
+    if settings.num_workers == 0:
+        return work / "local-final"
+    if result.checkpoint is None:
         raise HiwarError(f"training.models ({spec.name}): training ended without a checkpoint (see {work})")
-    checkpoint = final if local else Path(result.checkpoint.path) / "checkpoint"
-    summary = dict(result.return_value or {})
-    manifest = {
+    return Path(result.checkpoint.path) / "checkpoint"
+
+
+def _manifest(
+    spec: ModelSpec, settings: TrainingConfig, seed: int, tokenizer: tuple[Any, str], summary: dict, work: Path
+) -> dict[str, Any]:
+    """The lineage written into the model folder's ``hiwar_model.json`` (beside its completion key)."""
+    tokenizer, template_kind = tokenizer
+    return {
         "name": spec.name,
         "base_model": spec.model,
         "trust_remote_code": spec.trust_remote_code,
@@ -264,68 +329,116 @@ def train_one(
         "precision": summary.get("precision"),
         "seed": seed,
         "global_step": summary.get("global_step"),
-        "dataset": dataset_info,
         "ray_train_run": str(work),
         "code_version": code_version(),
         "created_at": utc_now(),
     }
+
+
+def train_one(
+    config: RunConfig,
+    spec: ModelSpec,
+    tokenizer: tuple[Any, str],
+    data: TrainingData,
+    settings: TrainingConfig | None = None,
+) -> Path:
+    """Fine-tune one model and write its folder.
+
+    Args:
+        tokenizer: from :func:`_prepare_tokenizer` (the tokenizer and its template's kind).
+        data: from :func:`load_training_data`.
+        settings: from :func:`fit_max_seq_len` (computed here when None).
+    """
+    from hiwar.markers import write_marker
+
+    layout = RunLayout(config)
+    settings = settings or fit_max_seq_len(config, spec)
+    seed = config.seed if settings.seed is None else settings.seed
+    prep = _prepare_splits(tokenizer[0], spec, settings, data)
+    work, key = layout.train_run(spec), model_key(config, spec, data.info["fingerprint"])
+    write_marker(layout.train_run_marker(spec), key)  # what the checkpoints about to be made depend on
+    loop_config = _loop_config(spec, settings, seed, tokenizer[0], prep, work)
+    result = _fit(_trainer(work, spec, settings, loop_config), spec, settings, work)
+    summary = dict(result.return_value or {})
     out = export_model(
-        checkpoint,
-        output_dir(config, spec),
-        tokenizer=tokenizer,
+        _final_checkpoint(result, spec, settings, work),
+        layout.model_dir(spec),
+        tokenizer=tokenizer[0],
         lora=settings.lora.enabled,
         base_model=spec.ref(),
         config=config,
-        files={"dataset.json": dataset_info, "data_stats.json": stats, "metrics.json": summary},
-        manifest=manifest,
+        files={
+            "dataset.json": data.info,
+            "data_stats.json": {name: p.stats.as_dict() for name, p in prep.items()},
+            "metrics.json": summary,
+        },
+        manifest={**_manifest(spec, settings, seed, tokenizer, summary, work), "dataset": data.info},
+        key=key,
         metrics_log=work / "metrics.jsonl",
     )
-    log.info("%s: model written to %s (%s)", spec.name, out, MANIFEST)
+    log.info("%s: model written to %s (%s)", spec.name, out, MODEL_MARKER)
     return out
 
 
-def run_train(config: RunConfig, dataset: str | None = None, only: str | None = None) -> list[Path]:
+def pending_models(
+    config: RunConfig, specs: list[ModelSpec], data: TrainingData, force: bool = False
+) -> list[ModelSpec]:
+    """The models still to train, by the completion rule of :mod:`hiwar.markers`: a model folder or Ray Train run
+    made with another key is an error naming what changed or, with ``force``, is deleted and trained anew."""
+    from hiwar.markers import check
+
+    layout, pending = RunLayout(config), []
+    for spec in specs:
+        key = model_key(config, spec, data.info["fingerprint"])
+        model, run = check(layout.model_marker(spec), key), check(layout.train_run_marker(spec), key)
+        if model.done:
+            log.info("%s: already trained (%s); skipping", spec.name, model.marker)
+            continue
+        for verdict, folder in ((model, layout.model_dir(spec)), (run, layout.train_run(spec))):
+            if verdict.stale and not force:
+                raise verdict.refusal(f"training.models ({spec.name}): {folder}", "rerun with --force to train anew")
+            if verdict.stale:
+                log.warning(
+                    "%s: %s made with other inputs (%s); deleting it", spec.name, folder, verdict.what_changed()
+                )
+                shutil.rmtree(folder, ignore_errors=True)
+        pending.append(spec)
+    return pending
+
+
+def run_train(
+    config: RunConfig, dataset: str | None = None, only: str | None = None, force: bool = False
+) -> list[Path]:
     """Fine-tune each model of ``config.training.models`` (or those named in ``only``); return their folders.
 
     Args:
         config: the run config; ``training`` holds the models and hyperparameters.
         dataset: a hiwar dataset folder (train split, and validation when present) or any Parquet/JSONL file
-            or folder of conversation records. Default: ``<run_dir>/dataset``.
+            or folder of conversation records. Default: the run's dataset (:mod:`hiwar.run_layout`).
         only: comma-separated model names to train (default: all).
+        force: retrain models (and drop checkpoints) made with other settings or data instead of stopping.
 
     Raises:
-        HiwarError: no models, unknown names, a missing or empty dataset, a model that cannot be loaded.
+        HiwarError: no models, unknown names, a missing or empty dataset, a model that cannot be loaded, a model
+            folder or checkpoints made with other inputs (without ``force``).
     """
     from hiwar.cluster.session import connect, shutdown
     from hiwar.outdirs import check_output_dirs
 
+    layout = RunLayout(config)
     specs = select_models(config.training, only)
-    check_output_dirs(output_places(config, specs))
-    dataset_path = Path(dataset) if dataset else Path(config.run_dir) / "dataset"
-    outputs = {spec.name: output_dir(config, spec) for spec in specs}
-    pending = [spec for spec in specs if not is_finished(outputs[spec.name])]
-    for spec in specs:
-        if spec not in pending:
-            log.info("%s: already trained (%s has %s); skipping", spec.name, outputs[spec.name], MANIFEST)
+    check_output_dirs(layout.output_places("train", specs))
+    data = load_training_data(Path(dataset) if dataset else layout.dataset, config.training)
+    pending = pending_models(config, specs, data, force)
     if not pending:
-        return list(outputs.values())
-    train_files = resolve_split(dataset_path, "train")
-    train = read_split(dataset_path, "train")[: config.training.max_train_rows]
-    validation, validation_files = _load_validation(dataset_path, config.training)
-    dataset_info = {
-        "path": str(dataset_path),
-        "fingerprint": fingerprint(train_files + validation_files),
-        "files": [p.name for p in train_files + validation_files],
-        "train_rows": len(train),
-        "validation_rows": len(validation),
-    }
+        return [layout.model_dir(spec) for spec in specs]
     # Every model must load before Ray starts: a typo should cost a second, not a cluster start.
     tokenizers = {spec.name: _prepare_tokenizer(spec, config.training.models.index(spec)) for spec in pending}
     settings = {spec.name: fit_max_seq_len(config, spec) for spec in pending}
     session = connect(config.cluster)
     try:
         for spec in pending:
-            train_one(config, spec, tokenizers[spec.name], train, validation, dataset_info, settings[spec.name])
+            train_one(config, spec, tokenizers[spec.name], data, settings[spec.name])
     finally:
         shutdown(session)
-    return list(outputs.values())
+    return [layout.model_dir(spec) for spec in specs]

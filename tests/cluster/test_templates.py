@@ -32,10 +32,27 @@ def paper():
     return load_config(PAPER, [])
 
 
+# Each YAML template: the documents it holds, as (kind, metadata.name) for Kubernetes or (provider, cluster_name)
+# for Ray's cluster launcher.
+EXPECTED_DOCUMENTS = {
+    "aws": [("aws", "hiwar")],
+    "gcp": [("gcp", "hiwar")],
+    "raycluster": [("PersistentVolumeClaim", "hiwar-shared"), ("RayCluster", "hiwar")],
+    "rayjob": [("ConfigMap", "hiwar-config"), ("RayJob", "hiwar-paper")],
+}
+
+
 @pytest.mark.parametrize("name", sorted(set(TEMPLATES) - {"dockerfile"}))
-def test_templates_parse(name: str) -> None:
-    docs = list(yaml.safe_load_all(template_text(name)))
-    assert docs and all(isinstance(doc, dict) for doc in docs if doc is not None)
+def test_templates_parse_into_the_expected_documents(name: str) -> None:
+    docs = [doc for doc in yaml.safe_load_all(template_text(name)) if doc is not None]
+    found = [
+        (doc["kind"], doc["metadata"]["name"]) if "kind" in doc else (doc["provider"]["type"], doc["cluster_name"])
+        for doc in docs
+    ]
+    assert found == EXPECTED_DOCUMENTS[name]
+    if "kind" not in docs[0]:  # the launcher starts a head whose dashboard stays on loopback
+        head = " ".join(docs[0]["head_start_ray_commands"])
+        assert "ray start --head" in head and "--dashboard-host=127.0.0.1" in head
 
 
 @pytest.mark.parametrize("name", ["aws", "gcp"])

@@ -11,7 +11,7 @@ import pytest
 def test_mean_pooling_ignores_padding(tiny_encoder: Path) -> None:
     import torch
 
-    from hiwar.evaluation.encoder import TextEncoder
+    from hiwar.evaluation.raven.encoder import TextEncoder
 
     encoder = TextEncoder(str(tiny_encoder))
     assert encoder.backend == "transformers"
@@ -26,7 +26,7 @@ def test_mean_pooling_ignores_padding(tiny_encoder: Path) -> None:
 
 
 def test_similarity_stage_scores_identical_empty_and_different(tiny_encoder: Path) -> None:
-    from hiwar.evaluation.raven_stage import ReplySimilarity
+    from hiwar.evaluation.raven.stage import ReplySimilarity
 
     stage = ReplySimilarity(str(tiny_encoder))
     import pyarrow as pa
@@ -64,7 +64,7 @@ def _save_as_sentence_transformer(encoder_dir: Path, out_dir: Path) -> Path:
 
 def test_sentence_transformers_backend_matches_masked_mean_pooling(tiny_encoder: Path, tmp_path: Path) -> None:
     pytest.importorskip("sentence_transformers")
-    from hiwar.evaluation.encoder import TextEncoder, is_sentence_transformers_model
+    from hiwar.evaluation.raven.encoder import TextEncoder, is_sentence_transformers_model
 
     st_dir = _save_as_sentence_transformer(tiny_encoder, tmp_path / "st")
     assert is_sentence_transformers_model(str(st_dir)) and not is_sentence_transformers_model(str(tiny_encoder))

@@ -1,4 +1,4 @@
-"""The evaluation config section and completion markers."""
+"""The evaluation config section."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import pytest
 
 from hiwar.config import load_config
 from hiwar.errors import ConfigError
-from hiwar.evaluation.markers import is_done, mark_done
 
 
 def test_models_as_paths_or_mappings() -> None:
@@ -36,16 +35,19 @@ def test_bad_evaluation_config_names_the_key() -> None:
         load_config(None, ["evaluation.perplexity.mask=user"])
 
 
-@pytest.mark.parametrize("name", ["local-cpu.yaml", "paper-gpu.yaml"])
-def test_shipped_configs_load(name: str) -> None:
-    config = load_config(Path(__file__).parents[2] / "configs" / name)
-    assert config.evaluation.split == "test"
+def test_a_metric_is_reused_only_with_the_same_key_and_redone_otherwise(tmp_path: Path, caplog) -> None:
+    from hiwar.evaluation.run import run_metric
 
+    calls = []
 
-def test_markers_require_the_same_inputs(tmp_path: Path) -> None:
-    out = tmp_path / "summary.json"
-    assert not is_done(out, {"a": 1})
-    out.write_text("{}")
-    assert not is_done(out, {"a": 1})  # output without a marker: a killed run
-    mark_done(out, {"a": 1})
-    assert is_done(out, {"a": 1}) and not is_done(out, {"a": 2})
+    def compute() -> dict:
+        calls.append(1)
+        return {"perplexity": 2.0 + len(calls)}
+
+    first = run_metric("m/perplexity", tmp_path, {"window": 64}, compute)
+    again = run_metric("m/perplexity", tmp_path, {"window": 64}, compute)
+    assert (first["resumed"], again["resumed"], again["perplexity"], len(calls)) == (False, True, 3.0, 1)
+    with caplog.at_level("INFO", logger="hiwar"):
+        redone = run_metric("m/perplexity", tmp_path, {"window": 128}, compute)
+    assert (redone["resumed"], redone["perplexity"], len(calls)) == (False, 4.0, 2)
+    assert "m/perplexity: made with other inputs (window: 64 -> 128); computing it again" in caplog.text

@@ -42,7 +42,7 @@ def _reference_replies(config, model: Path) -> dict[str, str]:
     """The tiny GPT-2's greedy reply to each dialogue, through the same engine settings RAVEN uses."""
     import ray
 
-    from hiwar.evaluation.raven_job import reply_engine
+    from hiwar.evaluation.raven.job import reply_engine
     from hiwar.generation.engines import generate_texts
 
     requests = []

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hiwar.evaluation.formatting import NO_TRUNCATION, encode_for_scoring, scored_contents, text_size
+from hiwar.evaluation.perplexity.encoding import NO_TRUNCATION, encode_for_scoring, scored_contents, text_size
 
 MESSAGES = [
     {"role": "system", "content": "أنت مساعد مفيد."},
@@ -54,7 +54,7 @@ def test_scored_contents_match_the_mask() -> None:
 def test_perplexity_stage_scores_a_batch(tiny_gpt2: Path) -> None:
     import torch
 
-    from hiwar.evaluation.perplexity_stage import PerplexityScorer
+    from hiwar.evaluation.perplexity.stage import PerplexityScorer
     from hiwar.models.loader import ModelRef
 
     scorer = PerplexityScorer(ModelRef(str(tiny_gpt2)), window=512)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hiwar.evaluation.lm_metrics import bits_per_unit, corpus_perplexity
-from hiwar.evaluation.nll import IGNORE, effective_stride, plan_windows, score_sequences
+from hiwar.evaluation.perplexity.metrics import bits_per_unit, corpus_perplexity
+from hiwar.evaluation.perplexity.nll import IGNORE, effective_stride, plan_windows, score_sequences
 
 ARABIC_TURNS = [
     ("مرحبا، كيف حالك اليوم؟", "أنا بخير والحمد لله، شكرا لسؤالك."),
@@ -45,7 +45,7 @@ def test_three_token_example_matches_hand_computation() -> None:
 
 
 def test_bits_per_byte_and_char_of_known_text() -> None:
-    from hiwar.evaluation.formatting import text_size
+    from hiwar.evaluation.perplexity.encoding import text_size
 
     text = "abc مرحبا 😀"  # 3 + 1 + 5 Arabic letters (2 bytes each) + 1 + one 4-byte emoji
     assert text_size([text]) == (19, 11)
@@ -92,7 +92,7 @@ def _conversations(n: int) -> list[list[dict[str, str]]]:
 def test_batched_nll_equals_model_loss_one_sequence_at_a_time(gpt2: tuple) -> None:
     import torch
 
-    from hiwar.evaluation.formatting import encode_for_scoring
+    from hiwar.evaluation.perplexity.encoding import encode_for_scoring
 
     model, tokenizer = gpt2
     sequences = [encode_for_scoring(tokenizer, m, mask) for m in _conversations(5) for mask in ("assistant", "all")]
@@ -128,7 +128,7 @@ def _hf_strided_reference(model, ids: list[int], labels: list[int], window: int,
 
 
 def test_sliding_window_matches_full_pass_when_it_fits_and_hf_loop_when_not(gpt2: tuple) -> None:
-    from hiwar.evaluation.formatting import encode_for_scoring
+    from hiwar.evaluation.perplexity.encoding import encode_for_scoring
 
     model, tokenizer = gpt2
     ids, labels = encode_for_scoring(tokenizer, _conversations(6)[-1], "all")

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from hiwar.evaluation.raven import bootstrap_interval, cosine_rows, summarize_raven, turn_scores
+from hiwar.evaluation.raven.score import bootstrap_interval, cosine_rows, summarize_raven, turn_scores
 
 
 def test_cosine_of_toy_embeddings_by_hand() -> None:

@@ -80,7 +80,7 @@ def test_report_files_agree_with_json(tmp_path: Path) -> None:
 
 
 def test_non_arabic_reply_share_against_a_hand_counted_fixture(tmp_path: Path) -> None:
-    from hiwar.evaluation.raven import reply_languages
+    from hiwar.evaluation.raven.score import reply_languages
     from hiwar.generation.language import identify_all
     from tests.generation.test_language import EGYPTIAN, GULF, LEVANTINE, MAGHREBI, MSA, PERSIAN, URDU
 

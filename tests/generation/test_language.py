@@ -204,8 +204,8 @@ def test_reject_rows_stats_and_card_carry_the_languages(tmp_path: Path) -> None:
     from hiwar.config import load_config
     from hiwar.generation.card import render_card
     from hiwar.generation.outputs import assemble, write_rejects
-    from hiwar.generation.pipeline import PipelineResult
     from hiwar.generation.postprocess import parse_and_validate
+    from hiwar.generation.shard_chain import ChainResult
     from hiwar.generation.stats import build_stats
 
     texts = {
@@ -239,7 +239,7 @@ def test_reject_rows_stats_and_card_carry_the_languages(tmp_path: Path) -> None:
     write_rejects(assembled.rejects, tmp_path, 100)
     rejects = pq.read_table(tmp_path / "rejects" / "rejects-00000.parquet").to_pylist()
     assert [[d["language"] for d in r["languages"]] for r in rejects] == [["fa"] * 4, ["ur"] * 4]
-    stats = build_stats(config, assembled, {"train": 2}, PipelineResult(), 0)
+    stats = build_stats(config, assembled, {"train": 2}, ChainResult(), 0)
     assert stats["rejects_by_reason"] == {v.NOT_ARABIC: 2}
     assert stats["not_arabic_languages"] == {"fa": 1, "ur": 1}
     assert stats["parse_repairs"]["by_kind"]["emphasis"] == {"outputs": 1, "share": 0.25, "markers": 2}

@@ -77,6 +77,7 @@ def criterion_stats(
     n_boot: int,
     confidence: float,
     rng: np.random.Generator,
+    min_interval_n: int = 2,
 ) -> dict[str, Any]:
     """Per-rater and rater-average descriptives, every pair's agreement and (3+ raters) ordinal alpha."""
     scored = np.isfinite(matrix)
@@ -89,14 +90,18 @@ def criterion_stats(
     }
     for (i, r1), (j, r2) in itertools.combinations(enumerate(raters), 2):
         both = scored[i] & scored[j]
-        out["pairs"].append(pair_stats(matrix[i][both], matrix[j][both], (r1, r2), scale, n_boot, confidence, rng))
+        pair = pair_stats(matrix[i][both], matrix[j][both], (r1, r2), scale, n_boot, confidence, rng, min_interval_n)
+        out["pairs"].append(pair)
     if len(raters) > 2:
         out["krippendorff_alpha_ordinal"] = ordinal_alpha(matrix, scale)
     return out
 
 
-def analyse(key: dict[str, Any], ratings: Ratings, n_boot: int, confidence: float, seed: int) -> dict[str, Any]:
-    """Statistics for all items together (``"all"``) and for each model, per criterion."""
+def analyse(
+    key: dict[str, Any], ratings: Ratings, n_boot: int, confidence: float, seed: int, min_interval_n: int = 2
+) -> dict[str, Any]:
+    """Statistics for all items together (``"all"``) and for each model, per criterion (kappa intervals only from
+    ``min_interval_n`` items on)."""
     scale = list(range(key["scale"]["min"], key["scale"]["max"] + 1))
     raters = [r for r in key["raters"] if r in ratings.scores]
     models = sorted({v["model"] for v in key["items"].values()})
@@ -105,7 +110,9 @@ def analyse(key: dict[str, Any], ratings: Ratings, n_boot: int, confidence: floa
     rng = np.random.default_rng(seed)
     return {
         group: {
-            crit: criterion_stats(_matrix(ratings, raters, codes, crit), raters, scale, n_boot, confidence, rng)
+            crit: criterion_stats(
+                _matrix(ratings, raters, codes, crit), raters, scale, n_boot, confidence, rng, min_interval_n
+            )
             for crit in key["criteria"]
         }
         for group, codes in groups.items()
@@ -183,10 +190,15 @@ def run_analyze(
         "raters": key["raters"],
         "models": sorted({v["model"] for v in key["items"].values()}),
         "items": len(key["items"]),
-        "bootstrap": {"samples": cfg.bootstrap_samples, "confidence": cfg.confidence, "seed": seed},
+        "bootstrap": {
+            "samples": cfg.bootstrap_samples,
+            "confidence": cfg.confidence,
+            "seed": seed,
+            "min_interval_n": cfg.min_interval_n,
+        },
         "partial": bool(ratings.problems),
         "problems": ratings.problems,
-        "groups": analyse(key, ratings, cfg.bootstrap_samples, cfg.confidence, seed),
+        "groups": analyse(key, ratings, cfg.bootstrap_samples, cfg.confidence, seed, cfg.min_interval_n),
         "lineage": {
             "code": code_version(),
             "sheets_fingerprint": fingerprint(sorted(ratings.files.values())),

@@ -104,6 +104,12 @@ class HumanEvalConfig(Section):
         description="Bootstrap resamples (over items) for kappa confidence intervals; 0 turns them off.",
     )
     confidence: float = Field(0.95, gt=0.0, lt=1.0, description="Confidence level of the bootstrap intervals.")
+    min_interval_n: int = Field(
+        10,
+        ge=2,
+        description="Fewest items scored by both raters for a kappa interval to be reported: resamples of a handful of "
+        "items repeat the same few pairs, so their interval (of zero width at n=2) would read as certainty.",
+    )
     plots: bool = Field(True, description="Write PNG plots (score distributions, confusion matrices).")
     allow_partial: bool = Field(
         False,

@@ -23,6 +23,7 @@ from hiwar.evaluation.human.sample import sample_items
 from hiwar.evaluation.human.sheets import has_scores, read_sheet, sheet_name, write_sheet
 from hiwar.lineage import code_version, write_json
 from hiwar.record import utc_now
+from hiwar.run_layout import RunLayout
 
 log = logging.getLogger(__name__)
 KEY_NAME = "key.json"
@@ -30,14 +31,31 @@ SHEETS_DIR = "sheets"
 
 
 def export_dir(config: RunConfig, out_dir: str | None = None) -> Path:
-    """Where an export goes: ``out_dir``, else ``human_eval.output_dir``, else ``<run_dir>/human_eval``."""
-    return Path(out_dir or config.human_eval.output_dir or Path(config.run_dir) / "human_eval")
+    """Where an export goes: ``out_dir``, else the run's human-eval folder (:mod:`hiwar.run_layout`)."""
+    return Path(out_dir) if out_dir else RunLayout(config).human_eval
 
 
 def output_places(config: RunConfig, out_dir: str | None = None) -> list[tuple[str, Path]]:
     """Where ``hiwar human-eval export`` writes, named by the option or config key that decides it."""
-    key = "--out" if out_dir else "human_eval.output_dir" if config.human_eval.output_dir else "run_dir"
-    return [(key, export_dir(config, out_dir))]
+    return [("--out", Path(out_dir))] if out_dir else RunLayout(config).output_places("human-eval")
+
+
+# human_eval keys read by `human-eval analyze` only: a change to them leaves an export current.
+ANALYSIS_KEYS = frozenset({"output_dir", "bootstrap_samples", "confidence", "plots", "allow_partial", "min_interval_n"})
+
+
+def export_key(config: RunConfig, inputs: list[Path]) -> dict[str, Any]:
+    """What an export depends on (:mod:`hiwar.markers`): the keys that decide the sheets, the seed and the
+    fingerprint of the input files (the pipeline's human-eval stage)."""
+    from hiwar.lineage import fingerprint
+    from hiwar.markers import flatten
+
+    cfg = config.human_eval
+    return {
+        **flatten(cfg, "human_eval", skip=ANALYSIS_KEYS),
+        "seed": cfg.seed if cfg.seed is not None else config.seed,
+        "input files": fingerprint(inputs) if inputs and all(p.is_file() for p in inputs) else None,
+    }
 
 
 def build_key(items: list[RatingItem], config: RunConfig, seed: int) -> dict[str, Any]:

@@ -53,6 +53,20 @@ def distributions(key: dict[str, Any], ratings: Ratings, path: Path) -> Path:
     return path
 
 
+def text_colours(table: np.ndarray, cmap: Any) -> list[list[str]]:
+    """Black or white for each cell's count, whichever reads on the cell's colour (``cmap`` scaled to the table's
+    largest count, as ``imshow`` draws it): the diagonal of a good agreement is the darkest part of the plot."""
+    top = max(int(table.max()), 1)
+    colours = []
+    for row in table:
+        out = []
+        for n in row:
+            r, g, b, _ = cmap(n / top)
+            out.append("white" if 0.2126 * r + 0.7152 * g + 0.0722 * b < 0.5 else "black")  # relative luminance
+        colours.append(out)
+    return colours
+
+
 def confusion(key: dict[str, Any], ratings: Ratings, r1: str, r2: str, path: Path) -> Path:
     """One panel per criterion: counts of (r1 score, r2 score) over the items both scored, all models."""
     plt = _pyplot()
@@ -67,9 +81,10 @@ def confusion(key: dict[str, Any], ratings: Ratings, r1: str, r2: str, path: Pat
             other = ratings.scores[r2].get(code, {})
             if crit in scores and crit in other:
                 table[scores[crit] - lo, other[crit] - lo] += 1
-        ax.imshow(table, cmap="Blues", origin="lower", extent=(lo - 0.5, hi + 0.5, lo - 0.5, hi + 0.5))
+        image = ax.imshow(table, cmap="Blues", origin="lower", extent=(lo - 0.5, hi + 0.5, lo - 0.5, hi + 0.5), vmin=0)
+        colours = text_colours(table, image.cmap)
         for (i, j), n in np.ndenumerate(table):
-            ax.text(j + lo, i + lo, str(n), ha="center", va="center", fontsize=8)
+            ax.text(j + lo, i + lo, str(n), ha="center", va="center", fontsize=8, color=colours[i][j])
         ax.set_xticks(range(lo, hi + 1))
         ax.set_yticks(range(lo, hi + 1))
         ax.set_title(crit, fontsize=9)

@@ -54,11 +54,11 @@ def _agreement_table(report: dict[str, Any], crit: str, notes: dict[str, None]) 
         stats = by_crit[crit]
         for pair in stats["pairs"]:
             for weighting in WEIGHTINGS:
-                if pair["kappa"][weighting]["reason"]:
-                    notes[
-                        f"{group}, {crit}, {' vs '.join(pair['raters'])}: kappa undefined: "
-                        f"{pair['kappa'][weighting]['reason']}"
-                    ] = None
+                kappa, who = pair["kappa"][weighting], f"{group}, {crit}, {' vs '.join(pair['raters'])}"
+                if kappa["reason"]:
+                    notes[f"{who}: kappa undefined: {kappa['reason']}"] = None
+                elif kappa.get("ci_reason"):
+                    notes[f"{who}: no kappa interval: {kappa['ci_reason']}"] = None
             rho = pair["spearman"]
             if rho["reason"]:
                 notes[f"{group}, {crit}, {' vs '.join(pair['raters'])}: rho undefined: {rho['reason']}"] = None
@@ -101,7 +101,9 @@ def markdown(report: dict[str, Any], plots: list[str]) -> str:
         f"Export `{report['export_id']}`: {report['items']} items from {len(report['models'])} model(s), "
         f"rated by {', '.join(report['raters'])} on a {scale['min']}-{scale['max']} scale. Kappa intervals: "
         f"percentile bootstrap over items, {boot['samples']} resamples, {100 * boot['confidence']:.0f}% "
-        f"(seed {boot['seed']}). ρ is Spearman's rank correlation with its two-sided p-value.",
+        f"(seed {boot['seed']}), shown only where at least {boot.get('min_interval_n', 2)} items were scored by "
+        "both raters and most resamples define kappa: a kappa without brackets has no interval, for the reason "
+        "listed under the tables. ρ is Spearman's rank correlation with its two-sided p-value.",
         "",
     ]
     if report["partial"]:
@@ -116,7 +118,7 @@ def markdown(report: dict[str, Any], plots: list[str]) -> str:
     for crit in report["criteria"]:
         lines += [f"### {crit}", "", *_agreement_table(report, crit, notes), ""]
     if notes:
-        lines += ["Undefined statistics:", ""] + [f"- {n}" for n in notes] + [""]
+        lines += ["Undefined statistics and missing intervals:", ""] + [f"- {n}" for n in notes] + [""]
     lines += ["## Each rater's scores (mean ± sd)", "", *_rater_table(report), ""]
     if report["problems"]:
         lines += ["## Problems skipped", ""] + [f"- {p}" for p in report["problems"]] + [""]

@@ -148,16 +148,33 @@ def pair_stats(
     n_boot: int,
     confidence: float,
     rng: np.random.Generator,
+    min_interval_n: int = 2,
 ) -> dict[str, Any]:
-    """Every two-rater statistic for the items both raters scored."""
+    """Every two-rater statistic for the items both raters scored.
+
+    A kappa's ``ci`` is None, with ``ci_reason`` saying why, when there is no interval to trust: bootstrap off,
+    fewer than ``min_interval_n`` items, kappa undefined, or undefined in most resamples.
+    """
     a, b = np.asarray(a, dtype=int), np.asarray(b, dtype=int)
     kappas = {w: cohen_kappa(a, b, scale, w, names) for w in WEIGHTINGS}
-    if n_boot and len(a) >= 2:
-        for weighting, boot in bootstrap_kappa(a, b, scale, n_boot, confidence, rng).items():
-            kappas[weighting].update(boot if kappas[weighting]["value"] is not None else {"ci": None})
+    for kappa in kappas.values():
+        kappa.update(ci=None, ci_reason=None)
+    if not n_boot:
+        reason = "bootstrap off (human_eval.bootstrap_samples=0)"
+    elif len(a) < max(min_interval_n, 2):
+        reason = f"n={len(a)} is below human_eval.min_interval_n={min_interval_n}"
     else:
-        for kappa in kappas.values():
-            kappa["ci"] = None
+        reason = None
+        for weighting, boot in bootstrap_kappa(a, b, scale, n_boot, confidence, rng).items():
+            if kappas[weighting]["value"] is not None:
+                kappas[weighting].update(boot)
+            if kappas[weighting]["value"] is not None and boot["ci"] is None:
+                kappas[weighting]["ci_reason"] = (
+                    f"kappa is undefined in {n_boot - boot['defined']} of {n_boot} resamples"
+                )
+    for kappa in kappas.values():
+        if kappa["value"] is not None and kappa["ci"] is None and kappa["ci_reason"] is None:
+            kappa["ci_reason"] = reason
     return {
         "raters": list(names),
         "n": int(len(a)),

@@ -1,4 +1,4 @@
-"""What every engine shares: model checks, sampling as plain dicts, per-row output columns."""
+"""What every engine shares: the model check, plain Python rows, per-row output columns."""
 
 from __future__ import annotations
 
@@ -14,11 +14,6 @@ def check_model(cfg: EngineConfig) -> None:
     from hiwar.models.preflight import require_runnable
 
     require_runnable(cfg.ref(), cfg.engine, max_model_len=cfg.max_model_len, max_tokens=cfg.sampling.max_tokens)
-
-
-def sampling_dict(cfg: EngineConfig) -> dict[str, Any]:
-    """The config's sampling parameters as a plain dict (temperature 0 = greedy)."""
-    return cfg.sampling.model_dump()
 
 
 def plain(value: Any) -> Any:

@@ -19,7 +19,7 @@ class HFGenerator:
     """Ray Data UDF: loads the model once; ``__call__`` maps a pyarrow batch to the same rows plus outputs."""
 
     def __init__(self, cfg: dict[str, Any], num_threads: int) -> None:
-        from hiwar.generation.engines.formatting import engine_tokenizer
+        from hiwar.generation.engines.prompt_text import engine_tokenizer
         from hiwar.models.loader import load_causal_lm, model_positions, pick_device, resolve_dtype
 
         self.cfg = EngineConfig.model_validate(cfg)
@@ -33,7 +33,7 @@ class HFGenerator:
     def __call__(self, batch: Any) -> Any:
         import pyarrow as pa
 
-        from hiwar.generation.engines.formatting import prompt_text
+        from hiwar.generation.engines.prompt_text import prompt_text
 
         rows = batch.to_pylist()
         outputs: list[dict | None] = [None] * len(rows)

@@ -49,7 +49,7 @@ class VLLMPreprocess:
         self.cfg = EngineConfig.model_validate(cfg)
 
     def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
-        from hiwar.generation.engines.formatting import engine_tokenizer, prompt_text
+        from hiwar.generation.engines.prompt_text import engine_tokenizer, prompt_text
 
         s = self.cfg.sampling
         params = {

@@ -240,3 +240,17 @@ def test_reports_are_reproducible(config: RunConfig, filled_export: Path, tmp_pa
     assert one["groups"] == two["groups"]
     ci = one["groups"][ALL]["relevance"]["pairs"][0]["kappa"]["quadratic"]
     assert ci["value"] is not None and np.isfinite(ci["ci"]).all()
+
+
+def test_report_withholds_intervals_below_the_minimum_n_and_says_so(config: RunConfig, filled_export: Path) -> None:
+    config.human_eval.min_interval_n = 50  # more items than the export has
+    report_dir = run_analyze(config, str(filled_export))
+    report = json.loads((report_dir / "report.json").read_text(encoding="utf-8"))
+    coherence = report["groups"][ALL]["coherence"]["pairs"][0]
+    assert coherence["kappa"]["linear"]["ci"] is None
+    text = (report_dir / "report.md").read_text(encoding="utf-8")
+    assert "shown only where at least 50 items were scored by both raters" in text
+    assert (
+        "- all models, coherence, rater-1 vs rater-2: no kappa interval: n=12 is below human_eval.min_interval_n=50"
+        in text
+    )

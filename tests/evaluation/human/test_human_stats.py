@@ -177,3 +177,17 @@ def test_krippendorff_alpha_undefined_cases() -> None:
     assert "every score is 3" in ordinal_alpha(same, SCALE_5)["reason"]
     lonely = np.array([[1, np.nan], [np.nan, 2], [np.nan, np.nan]])
     assert ordinal_alpha(lonely, SCALE_5)["value"] is None
+
+
+def test_intervals_below_the_minimum_n_are_withheld_with_their_reason() -> None:
+    a, b = np.array([2, 4]), np.array([2, 4])  # kappa 1; every resample of two items is a copy of them
+    # Seed 2: more than half of the resamples mix both items, so kappa is defined in enough of them for an interval.
+    shown = pair_stats(a, b, ("rater-1", "rater-2"), SCALE_5, 200, 0.95, np.random.default_rng(2), min_interval_n=2)
+    assert shown["kappa"]["unweighted"]["ci"] == [1.0, 1.0]  # zero width: what a reader would take for certainty
+    hidden = pair_stats(a, b, ("rater-1", "rater-2"), SCALE_5, 200, 0.95, np.random.default_rng(2), min_interval_n=10)
+    for weighting in WEIGHTINGS:
+        kappa = hidden["kappa"][weighting]
+        assert kappa["value"] == pytest.approx(1.0) and kappa["ci"] is None
+        assert kappa["ci_reason"] == "n=2 is below human_eval.min_interval_n=10"
+    off = pair_stats(a, b, ("rater-1", "rater-2"), SCALE_5, 0, 0.95, np.random.default_rng(0))
+    assert off["kappa"]["linear"]["ci_reason"] == "bootstrap off (human_eval.bootstrap_samples=0)"

@@ -22,7 +22,7 @@ class ReplySimilarity:
         num_threads: float = 1.0,
         encode_batch_size: int = 32,
     ) -> None:
-        from hiwar.evaluation.encoder import TextEncoder
+        from hiwar.evaluation.raven.encoder import TextEncoder
         from hiwar.models.loader import pick_device
 
         self.encoder = TextEncoder(
@@ -35,7 +35,7 @@ class ReplySimilarity:
         other columns (the prompt's nested ``messages``) as they are: numpy batches cannot hold them."""
         import pyarrow as pa
 
-        from hiwar.evaluation.raven import cosine_rows, turn_scores
+        from hiwar.evaluation.raven.score import cosine_rows, turn_scores
 
         replies = [t or "" for t in batch.column("generated_text").to_pylist()]
         references = [str(t) for t in batch.column("reference").to_pylist()]

@@ -64,8 +64,7 @@ def similarity_stage(ds: Any, cfg: RavenConfig) -> Any:
     """``ds`` (``request_id``, ``generated_text``, ``reference``) through the encoder actor pool."""
     import ray
 
-    from hiwar.evaluation.perplexity_job import ray_resources
-    from hiwar.evaluation.raven_stage import ReplySimilarity
+    from hiwar.evaluation.raven.stage import ReplySimilarity
 
     return ds.map_batches(
         ReplySimilarity,
@@ -81,7 +80,7 @@ def similarity_stage(ds: Any, cfg: RavenConfig) -> Any:
         batch_size=cfg.batch_size,
         batch_format="pyarrow",
         compute=ray.data.ActorPoolStrategy(size=cfg.actors),
-        **ray_resources(cfg.num_cpus, cfg.num_gpus),
+        **cfg.ray_resources(),
     )
 
 
@@ -109,9 +108,9 @@ def run_raven(spec: ModelSpec, rows: list[dict[str, Any]], cfg: RavenConfig, see
     ``turns.parquet``."""
     import pandas as pd
 
-    from hiwar.evaluation.markers import is_done, mark_done
-    from hiwar.evaluation.raven import reply_languages, summarize_raven
+    from hiwar.evaluation.raven.score import reply_languages, summarize_raven
     from hiwar.generation.language import identify_all
+    from hiwar.markers import check, sidecar, write_marker
 
     out_dir.mkdir(parents=True, exist_ok=True)
     replies_path, key = (
@@ -124,13 +123,13 @@ def run_raven(spec: ModelSpec, rows: list[dict[str, Any]], cfg: RavenConfig, see
         },
     )
     scored = None
-    if is_done(replies_path, key):  # a rerun after a crash past the replies only embeds them
+    if check(sidecar(replies_path), key, output=replies_path).done:  # after a crash past the replies: embed them
         frame = pd.read_parquet(replies_path)
         log.info("%s: reusing %d saved replies", spec.name, len(frame))
     else:
         frame, scored = replies_and_scores(spec, rows, cfg)
         frame.to_parquet(replies_path, index=False)
-        mark_done(replies_path, key)
+        write_marker(sidecar(replies_path), key)
     failed = frame[frame["error"] != ""]
     ok = frame[frame["error"] == ""].reset_index(drop=True)
     if ok.empty:

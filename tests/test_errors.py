@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hiwar.failures import describe_error, first_line
+from hiwar.errors import describe_error, first_line
 
 
 def test_ray_wrapped_errors_are_reduced_to_their_cause() -> None:

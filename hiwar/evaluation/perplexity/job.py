@@ -11,21 +11,11 @@ from hiwar.evaluation.config import ModelSpec, PerplexityConfig
 log = logging.getLogger(__name__)
 
 
-def ray_resources(num_cpus: float, num_gpus: float) -> dict[str, float]:
-    """``map_batches`` resource arguments: GPUs only when asked for and the cluster has them."""
-    import ray
-
-    gpus = num_gpus if num_gpus > 0 and ray.cluster_resources().get("GPU", 0) >= num_gpus else 0
-    if num_gpus > 0 and not gpus:
-        log.warning("asked for %s GPU(s) per actor but the cluster has none; running on CPU", num_gpus)
-    return {"num_cpus": num_cpus, "num_gpus": gpus}
-
-
 def score_conversations(spec: ModelSpec, rows: list[dict[str, Any]], cfg: PerplexityConfig) -> dict[str, Any]:
     """Per-conversation NLL, tokens, bytes and characters of ``rows`` (columns as a dict of lists)."""
     import ray
 
-    from hiwar.evaluation.perplexity_stage import PerplexityScorer
+    from hiwar.evaluation.perplexity.stage import PerplexityScorer
 
     ds = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows), 4 * cfg.actors)))
     scored = ds.map_batches(
@@ -41,7 +31,7 @@ def score_conversations(spec: ModelSpec, rows: list[dict[str, Any]], cfg: Perple
         },
         batch_size=cfg.batch_size,
         compute=ray.data.ActorPoolStrategy(size=cfg.actors),
-        **ray_resources(cfg.num_cpus, cfg.num_gpus),
+        **cfg.ray_resources(),
     )
     table = scored.to_pandas()
     return {col: table[col].to_numpy() for col in table.columns}
@@ -53,7 +43,7 @@ def run_perplexity(spec: ModelSpec, rows: list[dict[str, Any]], cfg: PerplexityC
     import numpy as np
     import pandas as pd
 
-    from hiwar.evaluation.lm_metrics import summarize_perplexity
+    from hiwar.evaluation.perplexity.metrics import summarize_perplexity
 
     cols = score_conversations(spec, rows, cfg)
     frame = pd.DataFrame(cols).sort_values("id", kind="stable")

@@ -40,8 +40,8 @@ class PerplexityScorer:
         self.stride, self.mask, self.max_tokens = stride, mask, max_tokens_per_batch
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from hiwar.evaluation.formatting import encode_for_scoring, scored_contents, text_size
-        from hiwar.evaluation.nll import score_sequences
+        from hiwar.evaluation.perplexity.encoding import encode_for_scoring, scored_contents, text_size
+        from hiwar.evaluation.perplexity.nll import score_sequences
 
         encoded, sizes, notes = [], [], []
         for raw in batch["messages_json"]:

@@ -2,7 +2,7 @@
 
 Perplexity must score the same text with the same mask as training, so this module calls
 ``hiwar.training.data.tokenize_conversation`` with a length limit no conversation reaches; long sequences are
-then scored with the sliding window of :mod:`hiwar.evaluation.nll`.
+then scored with the sliding window of :mod:`hiwar.evaluation.perplexity.nll`.
 """
 
 from __future__ import annotations

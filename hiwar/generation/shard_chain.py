@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class PipelineResult:
+class ChainResult:
     """What this invocation generated."""
 
     rows: int = 0
@@ -45,7 +45,7 @@ def write_shard(tables: list[Any], path: Path) -> None:
     tmp.replace(path)
 
 
-def run_pipeline(requests: list[dict[str, Any]], cfg: GenerationConfig, shards_dir: Path) -> PipelineResult:
+def run_chain(requests: list[dict[str, Any]], cfg: GenerationConfig, shards_dir: Path) -> ChainResult:
     """Generate every request (rows carry ``shard``) and write each shard when it is complete."""
     import ray.data
 
@@ -65,7 +65,7 @@ def run_pipeline(requests: list[dict[str, Any]], cfg: GenerationConfig, shards_d
         num_cpus=1,
         fn_kwargs={"validation": cfg.validation.model_dump(), "max_tokens": cfg.sampling.max_tokens},
     )
-    result, pending = PipelineResult(), defaultdict(list)
+    result, pending = ChainResult(), defaultdict(list)
     got: Counter = Counter()
     start = time.perf_counter()
     for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
