@@ -180,7 +180,7 @@ def _generate_key(config: RunConfig, layout: RunLayout) -> dict[str, Any]:
 
 
 def _train_key(config: RunConfig, layout: RunLayout) -> dict[str, Any]:
-    from hiwar.training.run import training_key
+    from hiwar.training.plan import training_key
 
     return training_key(config, layout)
 

@@ -2,78 +2,111 @@
 
 A fresh Ray actor that runs a transformers model spends its first seconds starting a Python process and importing
 torch and transformers, not loading or running the model (``benchmarks/bench_startup.py`` measures each step;
-``docs/generation.md``, "Actor start-up", has the figures). This module owns the two cuts that measurably help:
+``docs/generation.md``, "Actor start-up", has the figures). This module owns the cuts that measurably help:
 
-- :func:`defer_sklearn`: transformers' ``generation.candidate_generator`` imports ``sklearn.metrics`` (and with it
-  pandas, ``scipy.stats`` and ``scipy.optimize``) whenever scikit-learn is installed, only for assisted decoding's
-  confidence-threshold tuning, which hiwar never uses. We import that module with scikit-learn hidden, then give
-  it back the real availability check and a ``roc_curve`` that imports scikit-learn on its first call, so its
-  behaviour is unchanged and only the import moves. It saves the biggest single block of an actor's start-up.
-- Worker preload: :data:`PRELOAD_MODULE` (``hiwar.startup_preload``) runs :func:`warm_imports` in every Ray worker
-  process as the worker starts (Ray's ``preload_python_modules``), so the workers Ray starts at ``ray.init`` have
-  torch and transformers imported before Ray Data asks for its actors. A task's worker is never reused for an
-  actor, so warming workers with a task does not help; preloading does.
+- :func:`defer_optional_imports`: transformers imports two heavy optional packages eagerly, for features hiwar
+  never uses: ``generation.candidate_generator`` imports ``sklearn.metrics`` (with pandas and ``scipy.stats``: about
+  2 s of CPU on these cores) for assisted decoding's confidence threshold, and ``loss.loss_utils`` imports
+  ``scipy.optimize`` (about 0.7 s) for object-detection losses. We import those two modules with the package's
+  availability check answering "no", then give them back the real check and, when the package is installed, a
+  stand-in for the one function they use (``roc_curve``, ``linear_sum_assignment``) that imports the package on
+  its first call. Their behaviour is unchanged; only the import moves to where it is used.
+- Worker preload: :data:`PRELOAD_MODULE` runs :func:`warm_imports` in every Ray worker process as the worker starts
+  (Ray's ``preload_python_modules``; :func:`ray_system_config`), so the workers Ray starts at ``ray.init`` have
+  torch and transformers imported before Ray Data asks for its actors. Warming workers with a task does not help:
+  Ray never gives a worker that ran a task to an actor.
 
-The model loader (:mod:`hiwar.models.loader`) calls :func:`defer_sklearn` before it imports any model code, so every
-engine and scorer gets the first cut without calling anything. Set ``HIWAR_EAGER_IMPORTS=1`` to turn the deferral
-off (``benchmarks/bench_startup.py --variant plain`` measures the "before" this way).
+The model loader (:mod:`hiwar.models.loader`) calls :func:`defer_optional_imports` before it imports any model code,
+so every engine and scorer gets the first cut without calling anything. ``HIWAR_EAGER_IMPORTS=1`` turns the
+deferral off (``benchmarks/bench_startup.py --variant plain`` measures the "before" that way).
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 PRELOAD_MODULE = "hiwar.startup_preload"
 EAGER_ENV = "HIWAR_EAGER_IMPORTS"
-_CANDIDATE_GENERATOR = "transformers.generation.candidate_generator"
 _warm = False
 
 
 def _roc_curve(*args: Any, **kwargs: Any) -> Any:
-    """scikit-learn's ``roc_curve``, imported on the first call (assisted decoding with a confidence threshold)."""
+    """scikit-learn's ``roc_curve``, imported on the first call."""
     from sklearn.metrics import roc_curve
 
     return roc_curve(*args, **kwargs)
 
 
-def _sklearn_hidden() -> bool:
-    return False
+def _linear_sum_assignment(*args: Any, **kwargs: Any) -> Any:
+    """scipy's ``linear_sum_assignment``, imported on the first call."""
+    from scipy.optimize import linear_sum_assignment
+
+    return linear_sum_assignment(*args, **kwargs)
 
 
-def defer_sklearn() -> bool:
-    """Import transformers' candidate generator without importing scikit-learn (see the module docstring).
+# (module transformers imports eagerly, the availability check that guards its import, {name it binds: stand-in})
+DEFERRED: tuple[tuple[str, str, dict[str, Callable[..., Any]]], ...] = (
+    ("transformers.generation.candidate_generator", "is_sklearn_available", {"roc_curve": _roc_curve}),
+    ("transformers.loss.loss_utils", "is_scipy_available", {"linear_sum_assignment": _linear_sum_assignment}),
+)
 
-    Idempotent and safe to call from any constructor: once that module is imported, by us or anyone else, it does
-    nothing. Returns True when this call deferred the import.
+
+def defer_optional_imports() -> int:
+    """Import the modules of :data:`DEFERRED` without the optional packages they import (see the module docstring).
+
+    Idempotent and cheap after the first call: a module already imported, by us or anyone else, is left alone.
+    Returns how many modules this call imported with their package deferred.
     """
-    if os.environ.get(EAGER_ENV, "") not in ("", "0") or _CANDIDATE_GENERATOR in sys.modules:
-        return False
+    if os.environ.get(EAGER_ENV, "") not in ("", "0"):
+        return 0
+    done = 0
+    for target, check, stand_ins in DEFERRED:
+        if target not in sys.modules:
+            done += _import_hiding(target, check, stand_ins)
+    return done
+
+
+def _import_hiding(target: str, check: str, stand_ins: dict[str, Callable[..., Any]]) -> int:
     import transformers.utils as tf_utils
     import transformers.utils.import_utils as tf_import_utils
 
-    real = tf_import_utils.is_sklearn_available
-    homes = [m for m in (tf_utils, tf_import_utils) if getattr(m, "is_sklearn_available", None) is real]
+    real = vars(tf_import_utils).get(check)
+    if real is None:  # a transformers without this check: import as usual
+        importlib.import_module(target)
+        return 0
+
+    def hidden() -> bool:
+        return False
+
+    # vars(), not getattr: transformers' lazy modules import submodules on a missing attribute.
+    homes = [m for m in (tf_utils, tf_import_utils) if vars(m).get(check) is real]
+    before = set(sys.modules)
     for module in homes:
-        module.is_sklearn_available = _sklearn_hidden
+        setattr(module, check, hidden)
     try:
-        import transformers.generation.candidate_generator as candidate_generator
+        importlib.import_module(target)
     finally:
         for module in homes:
-            module.is_sklearn_available = real
-        # Any transformers module imported meanwhile that bound the stand-in by name gets the real check back.
-        for name, module in list(sys.modules.items()):
-            if name.startswith("transformers") and getattr(module, "is_sklearn_available", None) is _sklearn_hidden:
-                module.is_sklearn_available = real
-    if real() and not hasattr(candidate_generator, "roc_curve"):
-        candidate_generator.roc_curve = _roc_curve
-    return True
+            setattr(module, check, real)
+        # Every module imported meanwhile that bound the stand-in check gets the real one back and, when the
+        # package is installed, a stand-in for the function it would have imported.
+        for name in set(sys.modules) - before:
+            namespace = getattr(sys.modules[name], "__dict__", {})
+            if namespace.get(check) is hidden:
+                namespace[check] = real
+                if real():
+                    for attr, stand_in in stand_ins.items():
+                        namespace.setdefault(attr, stand_in)
+    return 1
 
 
 def warm_imports() -> None:
-    """Import what every engine and scorer actor needs (torch; transformers' model, generation and tokenizer code;
-    the auto classes), scikit-learn deferred. Idempotent: the second call returns at once.
+    """Import what every engine and scorer actor needs: torch, transformers' model, generation and tokenizer code
+    and the auto classes, with :func:`defer_optional_imports` first. Idempotent: later calls return at once.
 
     Model-specific modules (``modeling_gpt2``, hiwar's ports) are left to ``from_pretrained``: each costs little
     once this shared part is in.
@@ -84,9 +117,9 @@ def warm_imports() -> None:
     import torch  # noqa: F401
     import transformers  # noqa: F401
 
-    defer_sklearn()
-    import transformers.generation.utils  # noqa: F401 - GenerationMixin: masking, cache, logits processors
-    import transformers.modeling_utils  # noqa: F401 - PreTrainedModel: torch.distributed.tensor, torch._dynamo
+    defer_optional_imports()
+    import transformers.generation.utils  # noqa: F401 - GenerationMixin: masks, caches, logits processors
+    import transformers.modeling_utils  # noqa: F401 - PreTrainedModel
     import transformers.models.auto.modeling_auto  # noqa: F401 - AutoModelForCausalLM
     import transformers.tokenization_utils_tokenizers  # noqa: F401 - fast tokenizers
 
@@ -94,11 +127,11 @@ def warm_imports() -> None:
 
 
 def ray_system_config() -> dict[str, Any]:
-    """``ray.init(_system_config=...)`` settings for a local cluster whose workers import torch and transformers as
-    they start (before an actor is placed on them)."""
+    """``ray.init(_system_config=...)`` for a local cluster whose workers run :func:`warm_imports` as they start,
+    before Ray places an actor on them."""
     return {"preload_python_modules": [PRELOAD_MODULE]}
 
 
 def ray_preload_env() -> dict[str, str]:
-    """The same for ``ray start`` (set on every node, before it starts)."""
+    """The same for ``ray start``: set it in each node's environment before the node starts."""
     return {"RAY_preload_python_modules": PRELOAD_MODULE}

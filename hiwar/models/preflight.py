@@ -141,13 +141,15 @@ def require_runnable(ref: ModelRef, engine: str = "transformers", **limits: Any)
 
 def config_model_refs(config: Any) -> list[tuple[ModelRef, str]]:
     """Every model a run config names, with the engine it runs on there: the generator, the models to
-    fine-tune, the models to evaluate (perplexity always runs on transformers)."""
+    fine-tune, the models to evaluate (perplexity always runs on transformers), and every enabled judge."""
     found: list[tuple[ModelRef, str]] = []
     gen = config.generation
     if gen.model:
         found.append((gen.ref("generation"), gen.engine))
     found += [(spec.ref(i), "transformers") for i, spec in enumerate(config.training.models)]
     found += [(spec.ref(), "transformers") for spec in config.evaluation.model_specs()]
+    judges = (("judge", config.judge), ("generation.judge", gen.judge), ("evaluation.judge", config.evaluation.judge))
+    found += [(judge.ref(key), judge.engine) for key, judge in judges if judge.enabled and judge.model]
     return found
 
 

@@ -76,7 +76,7 @@ def export_model(
         config: the resolved run config (written as ``config.resolved.yaml``).
         files: extra JSON files to write, by name (``dataset.json``, ``metrics.json``...).
         manifest: the lineage fields of ``hiwar_model.json``.
-        key: the model's completion key (:func:`hiwar.training.run.model_key`), written into ``hiwar_model.json``.
+        key: the model's completion key (:func:`hiwar.training.plan.model_key`), written into ``hiwar_model.json``.
         metrics_log: the training's ``metrics.jsonl``, copied beside the model.
     """
     from hiwar.config import save_resolved

