@@ -7,30 +7,17 @@ fixed non-transcript text. It requires ``Authorization: Bearer <key>`` and recor
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from typing import Any
 
+from tests.local_openai import LocalOpenAIServer
 
-class FakeOpenAI:
+
+class FakeOpenAI(LocalOpenAIServer):
     """Runs the aiohttp app on 127.0.0.1 in a background thread; ``url`` is its ``/v1`` base URL."""
 
     def __init__(self, key: str, answers: dict[str, str], failing: tuple[str, ...]) -> None:
+        super().__init__()
         self.key, self.answers, self.failing = key, answers, failing
-        self.requests: list[dict[str, Any]] = []
-        self.url = ""
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-
-    def __enter__(self) -> FakeOpenAI:
-        self._thread.start()
-        self._ready.wait(30)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
 
     def _answer(self, text: str) -> tuple[int, str]:
         for name in self.failing:
@@ -60,20 +47,3 @@ class FakeOpenAI:
         }
         usage = {"prompt_tokens": len(text.split()), "completion_tokens": len(answer.split())}
         return web.json_response({"id": "x", "object": "chat.completion", "choices": [choice], "usage": usage})
-
-    def _serve(self) -> None:
-        from aiohttp import web
-
-        asyncio.set_event_loop(self._loop)
-        app = web.Application()
-        app.router.add_post("/v1/chat/completions", self._handle)
-        app.router.add_post("/v1/completions", self._handle)
-        runner = web.AppRunner(app)
-        self._loop.run_until_complete(runner.setup())
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        self._loop.run_until_complete(site.start())
-        port = site._server.sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}/v1"
-        self._ready.set()
-        self._loop.run_forever()
-        self._loop.run_until_complete(runner.cleanup())

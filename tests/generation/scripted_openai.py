@@ -7,11 +7,11 @@ that is not in the script gets ``default``. Every request body is recorded.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 from dataclasses import dataclass
 from typing import Any
+
+from tests.local_openai import LocalOpenAIServer
 
 NO_BODY = object()
 
@@ -46,27 +46,13 @@ def chat_body(text: Any, prompt_tokens: int = 12, completion_tokens: int = 50) -
     }
 
 
-class ScriptedOpenAI:
+class ScriptedOpenAI(LocalOpenAIServer):
     """Serves ``/v1/chat/completions`` and ``/v1/completions`` in a background thread; ``url`` is the base."""
 
     def __init__(self, script: dict[int, Reply], default: Reply | None = None) -> None:
+        super().__init__()
         self.script = script
         self.default = default or Reply(404, {"error": {"message": "no scripted answer"}})
-        self.requests: list[dict[str, Any]] = []
-        self.url = ""
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-
-    def __enter__(self) -> ScriptedOpenAI:
-        self._thread.start()
-        if not self._ready.wait(30):
-            raise RuntimeError("the scripted server did not start")
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
 
     def tries(self, seed: int) -> int:
         """How many requests carried ``seed``."""
@@ -79,20 +65,3 @@ class ScriptedOpenAI:
         self.requests.append(body)
         reply = self.script.get(body.get("seed"), self.default)
         return web.Response(status=reply.status, body=reply.encoded(), content_type=reply.content_type)
-
-    def _serve(self) -> None:
-        from aiohttp import web
-
-        asyncio.set_event_loop(self._loop)
-        app = web.Application()
-        app.router.add_post("/v1/chat/completions", self._handle)
-        app.router.add_post("/v1/completions", self._handle)
-        runner = web.AppRunner(app)
-        self._loop.run_until_complete(runner.setup())
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        self._loop.run_until_complete(site.start())
-        port = site._server.sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}/v1"
-        self._ready.set()
-        self._loop.run_forever()
-        self._loop.run_until_complete(runner.cleanup())
