@@ -148,6 +148,44 @@ def build_tiny_model(
     return out_dir
 
 
+def gpt2_style_tokenizer(
+    out_dir: Path, tokenizer_dir: str | Path | None = None, config_for_positions: int | None = None
+) -> None:
+    """A GPT-2-style byte-level BPE as AraGPT2's and Jais' hub folders ship it (``vocab.json``, ``merges.txt``,
+    ``tokenizer.json``), trained on hiwar's Arabic text with ``<|endoftext|>`` = id 0, or copied from
+    ``tokenizer_dir``. ``config_for_positions``: also write a ``tokenizer_config.json`` naming
+    ``<|endoftext|>`` as BOS, EOS, PAD and UNK with that ``model_max_length`` (Jais' layout; AraGPT2 has none)."""
+    import shutil
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = ("vocab.json", "merges.txt", "tokenizer.json")
+    if config_for_positions is not None:
+        files += ("tokenizer_config.json",)
+    if tokenizer_dir is not None:
+        for name in files:
+            shutil.copyfile(Path(tokenizer_dir) / name, out_dir / name)
+        return
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    tokenizer.post_processor = processors.ByteLevel(trim_offsets=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=1000,
+        special_tokens=[EOS],  # first, so id 0, as in both hub vocabularies
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(arabic_corpus(), trainer=trainer)
+    tokenizer.save(str(out_dir / "tokenizer.json"))
+    tokenizer.model.save(str(out_dir))  # vocab.json + merges.txt
+    if config_for_positions is not None:
+        special = {f"{role}_token": EOS for role in ("bos", "eos", "pad", "unk")}
+        config = {"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": config_for_positions, **special}
+        (out_dir / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n")
+
+
 def build_tiny_aragpt2(
     out_dir: str | Path,
     revision: Literal["aragpt2", "gpt2"] = "aragpt2",
@@ -174,7 +212,6 @@ def build_tiny_aragpt2(
         layers, hidden, heads, positions: model shape.
         seed: seed of the random weights.
     """
-    import shutil
 
     import torch
     from safetensors.torch import save_file
@@ -182,27 +219,7 @@ def build_tiny_aragpt2(
     from hiwar.models.aragpt2 import AraGPT2Config, AraGPT2LMHeadModel
 
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tokenizer_files = ("vocab.json", "merges.txt", "tokenizer.json")
-    if tokenizer_dir is not None:
-        for name in tokenizer_files:
-            shutil.copyfile(Path(tokenizer_dir) / name, out_dir / name)
-    else:
-        from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-
-        tokenizer = Tokenizer(models.BPE())
-        tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-        tokenizer.decoder = decoders.ByteLevel()
-        tokenizer.post_processor = processors.ByteLevel(trim_offsets=False)
-        trainer = trainers.BpeTrainer(
-            vocab_size=1000,
-            special_tokens=[EOS],  # first, so id 0, as in AraGPT2's vocabulary
-            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-            show_progress=False,
-        )
-        tokenizer.train_from_iterator(arabic_corpus(), trainer=trainer)
-        tokenizer.save(str(out_dir / "tokenizer.json"))
-        tokenizer.model.save(str(out_dir))  # vocab.json + merges.txt
+    gpt2_style_tokenizer(out_dir, tokenizer_dir)
     vocab_size = len(json.loads((out_dir / "vocab.json").read_text(encoding="utf-8")))
     shape = {"n_layer": layers, "n_embd": hidden, "n_head": heads, "n_positions": positions, "vocab_size": vocab_size}
     config: dict[str, object] = {
@@ -284,36 +301,12 @@ def build_tiny_jais(
         seed: seed of the random weights.
         tie_word_embeddings: share ``lm_head`` with ``wte`` (the hub's default) or store a separate head.
     """
-    import shutil
 
     import torch
     from safetensors.torch import save_file
 
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tokenizer_files = ("vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json")
-    if tokenizer_dir is not None:
-        for name in tokenizer_files:
-            shutil.copyfile(Path(tokenizer_dir) / name, out_dir / name)
-    else:
-        from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-
-        tokenizer = Tokenizer(models.BPE())
-        tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-        tokenizer.decoder = decoders.ByteLevel()
-        tokenizer.post_processor = processors.ByteLevel(trim_offsets=False)
-        trainer = trainers.BpeTrainer(
-            vocab_size=1000,
-            special_tokens=[EOS],  # first, so id 0, as in Jais' vocabulary
-            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-            show_progress=False,
-        )
-        tokenizer.train_from_iterator(arabic_corpus(), trainer=trainer)
-        tokenizer.save(str(out_dir / "tokenizer.json"))
-        tokenizer.model.save(str(out_dir))  # vocab.json + merges.txt
-        special = {f"{role}_token": EOS for role in ("bos", "eos", "pad", "unk")}
-        tokenizer_config = {"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": positions, **special}
-        (out_dir / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2) + "\n")
+    gpt2_style_tokenizer(out_dir, tokenizer_dir, config_for_positions=positions)
     vocab_size = len(json.loads((out_dir / "vocab.json").read_text(encoding="utf-8")))
     inner = 8 * hidden // 3
     config: dict[str, object] = {
