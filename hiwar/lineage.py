@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import subprocess
 from collections.abc import Iterable
 from pathlib import Path
@@ -59,6 +60,17 @@ def code_text(version: dict[str, Any]) -> str:
     """:func:`code_version` in words for reports: ``hiwar 0.1.0 (git 3dda18ddf700)``."""
     git = f" (git {version['git']})" if version.get("git") else ""
     return f"hiwar {version.get('hiwar')}{git}"
+
+
+def finite(data: Any) -> Any:
+    """``data`` with NaN and infinities replaced by None (strict JSON has neither)."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: finite(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [finite(v) for v in data]
+    return data
 
 
 def write_json(path: str | Path, data: dict[str, Any]) -> Path:

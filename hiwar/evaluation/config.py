@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from hiwar.generation.config import EngineConfig, SamplingConfig
+from hiwar.engine_config import EngineConfig, SamplingConfig
 from hiwar.judge.config import JudgeMetricConfig
 from hiwar.models.options import LoadOptions
 from hiwar.section import Section

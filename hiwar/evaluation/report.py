@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from hiwar.generation.language import DEFAULT_MIN_CONFIDENCE
-from hiwar.lineage import code_text, write_json
+from hiwar.lineage import code_text, finite, write_json
 from hiwar.record import utc_now
 
 PERPLEXITY_METHOD = (
@@ -56,17 +56,6 @@ COLUMNS = [
     ("judge_status", ("judge", "status")),
     ("path", ("path",)),
 ]
-
-
-def finite(data: Any) -> Any:
-    """``data`` with NaN and infinities replaced by None (strict JSON has neither)."""
-    if isinstance(data, float):
-        return data if math.isfinite(data) else None
-    if isinstance(data, dict):
-        return {k: finite(v) for k, v in data.items()}
-    if isinstance(data, (list, tuple)):
-        return [finite(v) for v in data]
-    return data
 
 
 def lookup(data: dict[str, Any], path: tuple[str, ...]) -> Any:

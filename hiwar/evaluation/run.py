@@ -24,9 +24,8 @@ from typing import Any
 from hiwar.config import RunConfig, save_resolved
 from hiwar.errors import ConfigError, DataError, HiwarError, describe_error
 from hiwar.evaluation.config import EvaluationConfig, ModelSpec
-from hiwar.evaluation.report import finite
 from hiwar.generation.config import ENGINE_RESOURCE_KEYS
-from hiwar.lineage import folder_stamp, write_json
+from hiwar.lineage import finite, folder_stamp, write_json
 from hiwar.run_layout import RunLayout
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,3 @@ One stage per module: ``rubric`` and ``prompt`` (what the judge is asked), ``par
 counts as a judgment), ``job`` (rounds of retries over resumable shards), ``items`` (what is judged),
 ``summary`` and ``pairwise`` (the numbers), ``filter``, ``metric`` and ``calibration`` (the three uses).
 """
-
-# The judge's config sections are fields of ``generation`` and ``evaluation``, and they are built on the generation
-# section's EngineConfig: importing it first here lets either module be imported first without a cycle.
-import hiwar.generation.config  # noqa: F401

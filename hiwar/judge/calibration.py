@@ -153,7 +153,6 @@ def calibrate(
     key: dict[str, Any], ratings: Any, judge: dict[str, dict[str, int]], n_boot: int, conf: float, seed: int
 ) -> dict[str, Any]:
     """Judge-vs-human and human-vs-human agreement per criterion, over every item of the export."""
-    from hiwar.evaluation.human.analyze import _matrix
 
     scale = list(range(key["scale"]["min"], key["scale"]["max"] + 1))
     raters = [r for r in key["raters"] if r in ratings.scores]
@@ -161,7 +160,7 @@ def calibrate(
     rng = np.random.default_rng(seed)
     criteria = {}
     for crit in key["criteria"]:
-        humans = _matrix(ratings, raters, codes, crit)
+        humans = ratings.matrix(raters, codes, crit)
         scores = np.array([judge.get(c, {}).get(crit, np.nan) for c in codes], dtype=float)
         criteria[crit] = criterion_calibration(humans, scores, raters, scale, n_boot, conf, rng)
     return {

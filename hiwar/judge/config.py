@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from hiwar.generation.config import EngineConfig, SamplingConfig
+from hiwar.engine_config import EngineConfig, SamplingConfig
 from hiwar.section import Section
 
 # The judge's sampling unless told otherwise: greedy first tries, no repetition penalty (a JSON object repeats

@@ -308,7 +308,7 @@ def _run_rounds(
     from ray.exceptions import RayError
 
     from hiwar.cluster.session import connect, shutdown
-    from hiwar.failures import describe_error
+    from hiwar.errors import describe_error
 
     session = connect(cluster)
     start = time.perf_counter()

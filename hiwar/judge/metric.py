@@ -60,7 +60,7 @@ def run_judge_metric(config: RunConfig, out_dir: Path, results: list[dict[str, A
     try:
         return _judge(config, out_dir, results)
     except Exception as err:  # noqa: BLE001 - the judge's failure must not cost the other metrics' report
-        from hiwar.failures import describe_error
+        from hiwar.errors import describe_error
 
         reason = str(err) if isinstance(err, HiwarError) else describe_error(err)
         log.error("%s failed: %s", KEY, reason)

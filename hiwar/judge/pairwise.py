@@ -73,7 +73,7 @@ def verdict_for(row: dict[str, Any], model: str) -> float:
 def pair_summary(rows: list[dict[str, Any]], x: str, y: str, samples: int, seed: int) -> dict[str, Any]:
     """Win, tie and loss rates of ``x`` against ``y`` over turns judged in both orders, and the judge's position
     bias on this pair."""
-    from hiwar.evaluation.raven import bootstrap_interval
+    from hiwar.evaluation.raven.score import bootstrap_interval
 
     by_turn: dict[str, dict[str, dict[str, Any]]] = {}
     for row in rows:

@@ -89,8 +89,7 @@ def render_summary(summary: dict[str, Any]) -> str:
 
 def write_summary(out: Path, summary: dict[str, Any]) -> None:
     """Write ``summary.json`` and ``report.md``."""
-    from hiwar.evaluation.report import finite
-    from hiwar.lineage import write_json
+    from hiwar.lineage import finite, write_json
 
     write_json(out / "summary.json", finite(summary))
     (out / "report.md").write_text(render_summary(summary), encoding="utf-8")

@@ -49,7 +49,7 @@ def describe_scores(
     values: np.ndarray, groups: np.ndarray, scale: list[int] | None, samples: int, seed: int
 ) -> dict[str, Any]:
     """Mean, sd, n, bootstrap interval (over ``groups``) and, for integer scores, the distribution on ``scale``."""
-    from hiwar.evaluation.raven import bootstrap_interval
+    from hiwar.evaluation.raven.score import bootstrap_interval
 
     n = len(values)
     low, high = bootstrap_interval(values, groups, samples, seed) if n and samples else (None, None)

@@ -62,14 +62,6 @@ def load_key(path: Path) -> dict[str, Any]:
     return key
 
 
-def _matrix(ratings: Ratings, raters: list[str], codes: list[str], criterion: str) -> np.ndarray:
-    """Raters x items scores, NaN where a rater has no valid score."""
-    return np.array(
-        [[ratings.scores.get(r, {}).get(c, {}).get(criterion, np.nan) for c in codes] for r in raters],
-        dtype=float,
-    )
-
-
 def criterion_stats(
     matrix: np.ndarray,
     raters: list[str],
@@ -111,7 +103,7 @@ def analyse(
     return {
         group: {
             crit: criterion_stats(
-                _matrix(ratings, raters, codes, crit), raters, scale, n_boot, confidence, rng, min_interval_n
+                ratings.matrix(raters, codes, crit), raters, scale, n_boot, confidence, rng, min_interval_n
             )
             for crit in key["criteria"]
         }

@@ -21,6 +21,13 @@ class Ratings:
     files: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
+    def matrix(self, raters: list[str], codes: list[str], criterion: str) -> Any:
+        """Raters x items scores of one criterion (numpy), NaN where a rater has no valid score."""
+        import numpy as np
+
+        rows = [[self.scores.get(r, {}).get(c, {}).get(criterion, np.nan) for c in codes] for r in raters]
+        return np.array(rows, dtype=float)
+
 
 def parse_score(value: Any, lo: int, hi: int) -> tuple[int | None, str | None]:
     """A cell as a score on the scale ``lo..hi``, or None and why not."""

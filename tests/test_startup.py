@@ -1,0 +1,110 @@
+"""Actor start-up (:mod:`hiwar.startup`): transformers' unused optional imports are deferred, not lost; the warm-up is
+idempotent; the loader still loads all four tiny architectures; a failed worker preload never stops a worker."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import hiwar.startup as startup
+
+# Run in a fresh interpreter: the deferral only acts before transformers' model code is first imported, which the
+# test session has long done.
+FRESH_PROCESS = """
+import importlib.util, json, sys
+import hiwar.startup as startup
+from hiwar.models.loader import ModelRef, load_causal_lm, load_tokenizer
+
+report = {"deferred": startup.defer_optional_imports(), "again": startup.defer_optional_imports()}
+startup.warm_imports()
+first = startup.warmed_at
+startup.warm_imports()
+report["warm_idempotent"] = startup.warmed_at == first
+import torch
+report["models"] = {}
+for name in sys.argv[1:]:
+    ref = ModelRef(name)
+    tokenizer, model = load_tokenizer(ref), load_causal_lm(ref).eval()
+    with torch.inference_mode():
+        out = model.generate(torch.tensor([[1, 2, 3]]), max_new_tokens=2, min_new_tokens=2, do_sample=False,
+                             pad_token_id=tokenizer.pad_token_id)
+    report["models"][name] = [type(model).__name__, out.shape[1]]
+report["not_imported"] = [m for m in ("sklearn", "scipy.optimize") if m not in sys.modules]
+
+import transformers.generation.candidate_generator as cg
+import transformers.loss.loss_for_object_detection as od
+report["checks_restored"] = cg.is_sklearn_available() == (importlib.util.find_spec("sklearn") is not None) and (
+    od.is_scipy_available() == (importlib.util.find_spec("scipy") is not None))
+if importlib.util.find_spec("sklearn") is not None:
+    from sklearn.metrics import roc_curve
+    got, want = cg.roc_curve([0, 1, 1, 0], [0.1, 0.8, 0.6, 0.4]), roc_curve([0, 1, 1, 0], [0.1, 0.8, 0.6, 0.4])
+    report["roc_same"] = all((a == b).all() for a, b in zip(got, want))
+if importlib.util.find_spec("scipy") is not None:
+    report["assignment"] = [list(map(int, x)) for x in od.linear_sum_assignment([[4, 1], [2, 0]])]
+print(json.dumps(report))
+"""
+
+
+@pytest.fixture(scope="module")
+def ported(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    from hiwar.tiny_models import build_tiny_aragpt2, build_tiny_jais
+
+    root = tmp_path_factory.mktemp("ports")
+    return [build_tiny_jais(root / "jais"), build_tiny_aragpt2(root / "aragpt2")]
+
+
+def test_fresh_actor_defers_optional_imports_and_loads_all_tiny_architectures(
+    tiny_gpt2: Path, tiny_llama: Path, ported: list[Path]
+) -> None:
+    names = [str(p) for p in (tiny_gpt2, tiny_llama, *ported)]
+    env = {k: v for k, v in os.environ.items() if k != startup.EAGER_ENV}
+    proc = subprocess.run(
+        [sys.executable, "-c", FRESH_PROCESS, *names], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["deferred"] == len(startup.DEFERRED) and report["again"] == 0
+    assert report["warm_idempotent"]
+    assert [report["models"][n] for n in names] == [
+        ["GPT2LMHeadModel", 5],
+        ["LlamaForCausalLM", 5],
+        ["JAISLMHeadModel", 5],
+        ["AraGPT2LMHeadModel", 5],
+    ]
+    # Loading and generating never needed the deferred packages; the stand-ins give the same answers.
+    assert report["not_imported"] == ["sklearn", "scipy.optimize"]
+    assert report["checks_restored"]
+    assert report.get("roc_same", True)
+    assert report.get("assignment", [[0, 1], [1, 0]]) == [[0, 1], [1, 0]]
+
+
+def test_eager_env_turns_the_deferral_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(startup.EAGER_ENV, "1")
+    monkeypatch.delitem(sys.modules, "transformers.generation.candidate_generator", raising=False)
+    assert startup.defer_optional_imports() == 0
+    assert "transformers.generation.candidate_generator" not in sys.modules
+
+
+def test_failed_preload_never_stops_the_worker(monkeypatch: pytest.MonkeyPatch, caplog) -> None:
+    def broken() -> None:
+        raise RuntimeError("no torch here")
+
+    monkeypatch.setattr(startup, "warm_imports", broken)
+    monkeypatch.delitem(sys.modules, startup.PRELOAD_MODULE, raising=False)
+    with caplog.at_level(logging.ERROR):
+        importlib.import_module(startup.PRELOAD_MODULE)
+    assert "warm-up failed" in caplog.text
+    monkeypatch.delitem(sys.modules, startup.PRELOAD_MODULE, raising=False)
+
+
+def test_ray_settings_name_the_preload_module() -> None:
+    assert startup.ray_system_config() == {"preload_python_modules": [startup.PRELOAD_MODULE]}
+    assert startup.ray_preload_env() == {"RAY_preload_python_modules": startup.PRELOAD_MODULE}
+    assert importlib.util.find_spec(startup.PRELOAD_MODULE) is not None
