@@ -12,7 +12,6 @@ prompt, rubric, items, seed), so a changed config never mixes with old judgments
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -75,14 +74,14 @@ class JobStats:
 
 
 def work_fingerprint(cfg: JudgeConfig, rubric: Rubric, items: list[dict[str, Any]], seed: int) -> str:
-    """A hash of everything that decides which judgment each item gets."""
+    """The key of everything that decides which judgment each item gets, as a digest (:mod:`hiwar.markers`' rule):
+    the work folder is named by it, so a changed key never reuses a shard judged under another one."""
+    from hiwar.markers import digest
+
     data = cfg.model_dump(mode="json", include=set(FINGERPRINT_KEYS))
     # The items' whole content, not only their ids: a model retrained in place writes new replies under old ids.
-    content = hashlib.sha256()
-    for item in sorted(items, key=lambda i: i["item_id"]):
-        content.update(json.dumps(item, sort_keys=True, ensure_ascii=False, default=str).encode())
-    data.update(rubric=rubric.to_dict(), seed=seed, items=content.hexdigest())
-    return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+    items_key = digest(sorted(items, key=lambda i: i["item_id"]))
+    return digest({**data, "rubric": rubric.to_dict(), "seed": seed, "items": items_key})
 
 
 def check_judge(cfg: JudgeConfig, key: str) -> JudgeConfig:
