@@ -5,20 +5,23 @@ torch and transformers, not loading or running the model (``benchmarks/bench_sta
 ``docs/generation.md``, "Actor start-up", has the figures). This module owns the cuts that measurably help:
 
 - :func:`defer_optional_imports`: transformers imports two heavy optional packages eagerly, for features hiwar
-  never uses: ``generation.candidate_generator`` imports ``sklearn.metrics`` (with pandas and ``scipy.stats``: about
-  2 s of CPU on these cores) for assisted decoding's confidence threshold, and ``loss.loss_utils`` imports
-  ``scipy.optimize`` (about 0.7 s) for object-detection losses. We import those two modules with the package's
+  never uses: ``generation.candidate_generator`` imports ``sklearn.metrics`` (with pandas and ``scipy.stats``: 2.9 s on
+  these 2 cores) for assisted decoding's confidence threshold, and ``loss.loss_utils`` imports
+  ``scipy.optimize`` (0.2-0.7 s) for object-detection losses. We import those two modules with the package's
   availability check answering "no", then give them back the real check and, when the package is installed, a
   stand-in for the one function they use (``roc_curve``, ``linear_sum_assignment``) that imports the package on
   its first call. Their behaviour is unchanged; only the import moves to where it is used.
 - Worker preload: :data:`PRELOAD_MODULE` runs :func:`warm_imports` in every Ray worker process as the worker starts
   (Ray's ``preload_python_modules``; :func:`ray_system_config`), so the workers Ray starts at ``ray.init`` have
-  torch and transformers imported before Ray Data asks for its actors. Warming workers with a task does not help:
-  Ray never gives a worker that ran a task to an actor.
+  torch and transformers imported before Ray Data asks for its actors. Opt-in: it pays off (first rows 1 s after an
+  actor's submission instead of 9) only when the actor lands on such a worker after it has warmed; in a run that
+  starts its pipeline at once on 2 cores it gained nothing, since every worker preloads, Ray Data's helper actors'
+  included (8.5-10 s of CPU and about 450 MB each). Warming workers with a task does not help: Ray never gives a
+  worker that ran a task to an actor.
 
 The model loader (:mod:`hiwar.models.loader`) calls :func:`defer_optional_imports` before it imports any model code,
 so every engine and scorer gets the first cut without calling anything. ``HIWAR_EAGER_IMPORTS=1`` turns the
-deferral off (``benchmarks/bench_startup.py --variant plain`` measures the "before" that way).
+deferral off (``benchmarks/bench_startup.py --variants plain`` measures the "before" that way).
 """
 
 from __future__ import annotations
@@ -26,12 +29,23 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 PRELOAD_MODULE = "hiwar.startup_preload"
 EAGER_ENV = "HIWAR_EAGER_IMPORTS"
-_warm = False
+# What every engine and scorer actor imports, whatever its model.
+WARM_MODULES = (
+    "transformers.generation.utils",  # GenerationMixin: masks, caches, logits processors
+    "transformers.modeling_utils",  # PreTrainedModel
+    "transformers.models.auto.modeling_auto",  # AutoModelForCausalLM
+    "transformers.tokenization_utils_tokenizers",  # fast tokenizers
+    "pandas",  # pyarrow imports it on an actor's first Table.from_pylist: 0.8 s of that first batch's 0.9 s
+)
+warmed_at: float | None = None  # time.time() when warm_imports finished in this process (None: not yet)
+_lock = threading.RLock()  # one deferral at a time: the stand-in check must not leak into another thread's import
 
 
 def _roc_curve(*args: Any, **kwargs: Any) -> Any:
@@ -64,9 +78,10 @@ def defer_optional_imports() -> int:
     if os.environ.get(EAGER_ENV, "") not in ("", "0"):
         return 0
     done = 0
-    for target, check, stand_ins in DEFERRED:
-        if target not in sys.modules:
-            done += _import_hiding(target, check, stand_ins)
+    with _lock:
+        for target, check, stand_ins in DEFERRED:
+            if target not in sys.modules:
+                done += _import_hiding(target, check, stand_ins)
     return done
 
 
@@ -75,8 +90,7 @@ def _import_hiding(target: str, check: str, stand_ins: dict[str, Callable[..., A
     import transformers.utils.import_utils as tf_import_utils
 
     real = vars(tf_import_utils).get(check)
-    if real is None:  # a transformers without this check: import as usual
-        importlib.import_module(target)
+    if real is None:  # a transformers without this check: nothing to hide
         return 0
 
     def hidden() -> bool:
@@ -89,6 +103,10 @@ def _import_hiding(target: str, check: str, stand_ins: dict[str, Callable[..., A
         setattr(module, check, hidden)
     try:
         importlib.import_module(target)
+    except ModuleNotFoundError as err:
+        if err.name != target:
+            raise
+        return 0  # a transformers without this module: nothing to defer
     finally:
         for module in homes:
             setattr(module, check, real)
@@ -105,25 +123,22 @@ def _import_hiding(target: str, check: str, stand_ins: dict[str, Callable[..., A
 
 
 def warm_imports() -> None:
-    """Import what every engine and scorer actor needs: torch, transformers' model, generation and tokenizer code
-    and the auto classes, with :func:`defer_optional_imports` first. Idempotent: later calls return at once.
+    """Import what every engine and scorer actor needs: torch, transformers' model, generation and tokenizer code,
+    the auto classes and pandas, with :func:`defer_optional_imports` first. Idempotent: later calls return at once.
 
     Model-specific modules (``modeling_gpt2``, hiwar's ports) are left to ``from_pretrained``: each costs little
     once this shared part is in.
     """
-    global _warm
-    if _warm:
+    global warmed_at
+    if warmed_at is not None:
         return
     import torch  # noqa: F401
     import transformers  # noqa: F401
 
     defer_optional_imports()
-    import transformers.generation.utils  # noqa: F401 - GenerationMixin: masks, caches, logits processors
-    import transformers.modeling_utils  # noqa: F401 - PreTrainedModel
-    import transformers.models.auto.modeling_auto  # noqa: F401 - AutoModelForCausalLM
-    import transformers.tokenization_utils_tokenizers  # noqa: F401 - fast tokenizers
-
-    _warm = True
+    for name in WARM_MODULES:
+        importlib.import_module(name)
+    warmed_at = time.time()
 
 
 def ray_system_config() -> dict[str, Any]:

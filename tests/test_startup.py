@@ -57,7 +57,8 @@ def ported(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     from hiwar.tiny_models import build_tiny_aragpt2, build_tiny_jais
 
     root = tmp_path_factory.mktemp("ports")
-    return [build_tiny_jais(root / "jais"), build_tiny_aragpt2(root / "aragpt2")]
+    jais = build_tiny_jais(root / "jais")
+    return [jais, build_tiny_aragpt2(root / "aragpt2", tokenizer_dir=jais)]  # one tokenizer trained, not two
 
 
 def test_fresh_actor_defers_optional_imports_and_loads_all_tiny_architectures(

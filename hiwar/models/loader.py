@@ -84,15 +84,24 @@ def _source(ref: ModelRef) -> str:
     return str(folder) if folder is not None else ref.source.strip()
 
 
+def _prepare_transformers() -> None:
+    """Before any transformers model code is imported: defer the optional packages it imports for features hiwar
+    does not use (scikit-learn, scipy.optimize; see :mod:`hiwar.startup`; measured: about 3 s of CPU off each fresh
+    actor's start on 2 cores), then register hiwar's ports. Both are idempotent and cheap after the first call."""
+    from hiwar.models import register_architectures
+    from hiwar.startup import defer_optional_imports
+
+    defer_optional_imports()
+    register_architectures()
+
+
 def load_config(ref: ModelRef) -> Any:
     """The model's transformers config (AraGPT2's for a Grover checkpoint whose config says ``gpt2``).
 
     Raises:
         HiwarError: no such folder, an unknown architecture, remote code needed but not allowed.
     """
-    from hiwar.models import register_architectures
-
-    register_architectures()
+    _prepare_transformers()
     from transformers import AutoConfig
 
     source = _source(ref)
@@ -179,9 +188,7 @@ def load_tokenizer(ref: ModelRef, chat_template: str | None = None) -> Any:
         HiwarError: the tokenizer cannot load, has no EOS (and ``eos_token`` is not set), or a named token is
             not in its vocabulary.
     """
-    from hiwar.models import register_architectures
-
-    register_architectures()
+    _prepare_transformers()
     from transformers import AutoTokenizer
 
     try:
@@ -274,6 +281,7 @@ def load_causal_lm(ref: ModelRef, dtype: Any = None, **kwargs: Any) -> Any:
         dtype: a torch dtype (None: the config's).
         **kwargs: more ``from_pretrained`` arguments (``attn_implementation``...).
     """
+    _prepare_transformers()
     from transformers import AutoModelForCausalLM
 
     config = load_config(ref)

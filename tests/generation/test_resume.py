@@ -110,9 +110,12 @@ def test_killed_engine_actor_is_replaced_and_its_rows_retried(ray_local, taught_
 def test_engine_that_cannot_load_fails_the_job_in_one_line(ray_local, taught_model, tmp_path):
     import shutil
 
+    # Weights whose shapes disagree with the config: the preflight (which opens weight files, not tensors) lets it
+    # through, and the engine actors' strict load fails. (Corrupt files never get this far: tests/models.)
     broken = tmp_path / "broken-model"
     shutil.copytree(taught_model, broken)
-    (broken / "model.safetensors").write_bytes(b"\xff" * 64)  # config and tokenizer load; the weights do not
+    config = json.loads((broken / "config.json").read_text())
+    (broken / "config.json").write_text(json.dumps({**config, "n_inner": 8}))
     args = ["--log-level", "WARNING", "generate"]
     for item in run_overrides(tmp_path / "run", broken, *OVERRIDES):
         args += ["--set", item]
@@ -121,8 +124,9 @@ def test_engine_that_cannot_load_fails_the_job_in_one_line(ray_local, taught_mod
     shards = tmp_path / "run" / "dataset" / "work" / "shards"
     # Ray's account (and its raylet's late retry notices) surround it; the error itself is one line.
     [line] = [ln for ln in result.output.splitlines() if ln.startswith("Error: ")]
-    assert line == (
-        "Error: generation: the Ray Data job failed: SafetensorError: Error while deserializing header: header too "
-        f"large; 0 of 8 shard(s) are written in {shards} and kept: fix the cause and rerun the same command to "
+    assert line.startswith("Error: generation: the Ray Data job failed: HiwarError: generation.model=")
+    assert "weights do not match GPT2LMHeadModel: shape: transformer.h.0.mlp.c_fc.bias" in line
+    assert line.endswith(
+        f"0 of 8 shard(s) are written in {shards} and kept: fix the cause and rerun the same command to "
         "generate the rest"
     )
