@@ -288,7 +288,14 @@ def load_causal_lm(ref: ModelRef, dtype: Any = None, **kwargs: Any) -> Any:
     check_weight_files(ref)
     try:
         model, info = AutoModelForCausalLM.from_pretrained(
-            _source(ref), config=config, dtype=dtype, output_loading_info=True, **_common_kwargs(ref), **kwargs
+            _source(ref),
+            config=config,
+            dtype=dtype,
+            output_loading_info=True,
+            # Shape mismatches come back in the report (and fail below, named) instead of an opaque raise.
+            ignore_mismatched_sizes=True,
+            **_common_kwargs(ref),
+            **kwargs,
         )
     except HiwarError:
         raise

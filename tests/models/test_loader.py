@@ -163,3 +163,14 @@ def test_a_long_conversation_never_reaches_past_the_positions(arabiangpt: Path) 
     model = load_causal_lm(_ref(arabiangpt))
     with torch.no_grad():
         model(torch.tensor([split.sequences[0]["input_ids"]]))
+
+
+def test_weights_of_another_shape_are_named(tiny_gpt2: Path, tmp_path: Path) -> None:
+    shaped = tmp_path / "shaped"
+    shutil.copytree(tiny_gpt2, shaped)
+    config = json.loads((shaped / "config.json").read_text())
+    (shaped / "config.json").write_text(json.dumps({**config, "n_inner": 8}))  # the MLP's weights are 4 x 64 wide
+    with pytest.raises(HiwarError) as err:
+        load_causal_lm(_ref(shaped))
+    assert "weights do not match GPT2LMHeadModel: shape: transformer.h.0.mlp.c_fc.bias" in str(err.value)
+    assert "\n" not in str(err.value)
