@@ -2,7 +2,7 @@
 
 :func:`describe_error` and :func:`first_line` turn a failure (also one that crossed Ray, which wraps it, often
 several times) into a report field or a CLI line: evaluation's per-metric status, training's and generation's
-"job failed" errors, the model loader's messages.
+"job failed" errors, the engines' per-row ``error`` column, the model loader's messages.
 """
 
 from __future__ import annotations
@@ -85,4 +85,6 @@ def describe_error(err: BaseException) -> str:
     if found:
         kind, message = found[-1]
         return f"{kind.rsplit('.', 1)[-1]}: {first_line(message)}"
-    return f"{type(chain[-1]).__name__}: {first_line(chain[-1])}"
+    last = chain[-1]
+    # An empty message says nothing beyond its type: "ValueError", never "ValueError: ValueError".
+    return f"{type(last).__name__}: {first_line(last)}" if str(last).strip() else type(last).__name__

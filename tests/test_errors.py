@@ -20,3 +20,11 @@ def test_first_line_skips_blank_lines_and_shortens() -> None:
     assert first_line("\n\n  real problem  \nmore") == "real problem"
     assert first_line(ValueError("")) == "ValueError"
     assert first_line("x" * 400, limit=10) == "xxxxxxx..."
+
+
+def test_describe_error_of_an_empty_message_is_its_type_alone() -> None:
+    # The engines' error column and the CLI both use this: an empty message must not repeat the type.
+    assert describe_error(ValueError("")) == "ValueError"
+    assert describe_error(KeyError()) == "KeyError"
+    assert describe_error(RuntimeError("  \n ")) == "RuntimeError"
+    assert describe_error(TimeoutError("slow\nmore")) == "TimeoutError: slow"

@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from transformers import GenerationMixin, PreTrainedConfig, PreTrainedModel
+from transformers import GenerationMixin, PreTrainedModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.cache_utils import Cache, DynamicCache
@@ -38,44 +38,21 @@ from transformers.pytorch_utils import Conv1D
 from transformers.utils import can_return_tuple
 from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
+from hiwar.models.gpt2_family import GPT2FamilyConfig
+
 INDEX_FILES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
-class AraGPT2Config(PreTrainedConfig):
+class AraGPT2Config(GPT2FamilyConfig):
     """AraGPT2's config: GPT-2's keys and names (``n_embd``, ``n_layer``, ...), as the hub's config.json has them.
 
-    Defaults are GPT2Config's on purpose: configs saved by transformers 4 omit keys equal to the class default, so
-    a key missing from the hub's file means GPT-2's value. The hub's ``auto_map`` (remote code) is dropped: this
-    class is the implementation, and a saved fine-tune must not point at code files it does not carry.
+    Every key and default is :class:`GPT2FamilyConfig`'s: a key missing from the hub's file means GPT-2's value.
+    The hub's ``auto_map`` (remote code) is dropped: this class is the implementation, and a saved fine-tune must
+    not point at code files it does not carry.
     """
 
     model_type = "aragpt2"
-    keys_to_ignore_at_inference = ["past_key_values"]
-    attribute_map = {
-        "hidden_size": "n_embd",
-        "max_position_embeddings": "n_positions",
-        "num_attention_heads": "n_head",
-        "num_hidden_layers": "n_layer",
-    }
-
-    vocab_size: int = 50257
-    n_positions: int = 1024
-    n_embd: int = 768
-    n_layer: int = 12
-    n_head: int = 12
-    n_inner: int | None = None
-    activation_function: str = "gelu_new"
-    resid_pdrop: float | int = 0.1
-    embd_pdrop: float | int = 0.1
-    attn_pdrop: float | int = 0.1
-    layer_norm_epsilon: float = 1e-5
-    initializer_range: float = 0.02
-    use_cache: bool = True
-    bos_token_id: int | None = 50256
-    eos_token_id: int | list[int] | None = 50256
-    pad_token_id: int | None = None
-    tie_word_embeddings: bool = True
 
     def __post_init__(self, **kwargs: Any) -> None:
         kwargs.pop("auto_map", None)

@@ -24,12 +24,14 @@ from typing import Any
 import torch
 from huggingface_hub.dataclasses import strict
 from torch import nn
-from transformers import GenerationMixin, PreTrainedConfig, PreTrainedModel
+from transformers import GenerationMixin, PreTrainedModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.cache_utils import Cache, DynamicCache
 from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
 from transformers.pytorch_utils import Conv1D
+
+from hiwar.models.gpt2_family import GPT2FamilyConfig
 
 __all__ = ["JAISLMHeadModel", "JaisConfig", "JaisModel", "alibi_slopes", "register"]
 
@@ -47,42 +49,20 @@ def alibi_slopes(num_heads: int) -> list[float]:
 
 
 @strict
-class JaisConfig(PreTrainedConfig):
+class JaisConfig(GPT2FamilyConfig):
     """Configuration of a Jais model, accepting the keys of the hub's ``config.json`` (``configuration_jais.py``).
 
-    Jais-specific keys: ``position_embedding_type`` (``"alibi"`` or ``"learned"``), ``mup_width_scale``,
-    ``mup_embeddings_scale``, ``mup_output_alpha``, ``mup_scale_qk_dot_by_d`` and ``alibi_scaling``
-    (``{"type": "linear", "factor": f}`` or ``{"type": "linear", "train_seq_len": n}``). The Cerebras-style
-    aliases ``embeddings_scale``, ``width_scale`` and ``scale_qk_dot_by_d`` are read too. Other keys
-    (``auto_map``, ``torch_dtype``...) are kept as plain attributes.
+    GPT-2's keys and defaults are :class:`GPT2FamilyConfig`'s. Jais-specific keys: ``position_embedding_type``
+    (``"alibi"`` or ``"learned"``), ``mup_width_scale``, ``mup_embeddings_scale``, ``mup_output_alpha``,
+    ``mup_scale_qk_dot_by_d`` and ``alibi_scaling`` (``{"type": "linear", "factor": f}`` or
+    ``{"type": "linear", "train_seq_len": n}``). The Cerebras-style aliases ``embeddings_scale``, ``width_scale``
+    and ``scale_qk_dot_by_d`` are read too. Other keys (``auto_map``, ``torch_dtype``...) are kept as plain
+    attributes.
     """
 
     model_type = "jais"
-    keys_to_ignore_at_inference = ["past_key_values"]
-    attribute_map = {
-        "hidden_size": "n_embd",
-        "max_position_embeddings": "n_positions",
-        "num_attention_heads": "n_head",
-        "num_hidden_layers": "n_layer",
-    }
 
-    vocab_size: int = 50257
-    n_positions: int = 1024
-    n_embd: int = 768
-    n_layer: int = 12
-    n_head: int = 12
-    n_inner: int | None = None
-    activation_function: str = "gelu_new"
-    resid_pdrop: float | int = 0.1
-    embd_pdrop: float | int = 0.1
-    attn_pdrop: float | int = 0.1
-    layer_norm_epsilon: float = 1e-5
-    initializer_range: float = 0.02
     scale_attn_weights: bool = True
-    use_cache: bool = True
-    bos_token_id: int | None = 50256
-    eos_token_id: int | list[int] | None = 50256
-    pad_token_id: int | None = None
     scale_attn_by_inverse_layer_idx: bool = False
     reorder_and_upcast_attn: bool = False
     add_cross_attention: bool = False
@@ -92,7 +72,6 @@ class JaisConfig(PreTrainedConfig):
     mup_output_alpha: float | int = 1.0
     mup_scale_qk_dot_by_d: bool = False
     alibi_scaling: dict | None = None
-    tie_word_embeddings: bool = True
 
     def __post_init__(self, **kwargs: Any) -> None:
         # Cerebras Model Zoo names for the same muP settings, as older ports (vLLM's, llama.cpp's) read them.

@@ -27,12 +27,6 @@ def plain(value: Any) -> Any:
     return value
 
 
-def first_line(err: BaseException) -> str:
-    """An exception as one short line (for the ``error`` column)."""
-    text = str(err).strip().splitlines()
-    return f"{err.__class__.__name__}: {text[0][:300]}" if text else err.__class__.__name__
-
-
 def with_outputs(row: dict[str, Any], text: str = "", n_prompt: int = 0, n_gen: int = 0, error: str = "") -> dict:
     """``row`` plus the four output columns."""
     out = dict(row)

@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from hiwar.errors import describe_error
 from hiwar.generation.config import EngineConfig
-from hiwar.generation.engines.common import check_model, first_line, with_outputs
+from hiwar.generation.engines.common import check_model, with_outputs
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ class HFGenerator:
                 text = prompt_text(self.tokenizer, row, self.cfg.prompt_format, self.cfg.jais_language)
                 ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
             except Exception as err:  # noqa: BLE001 - a bad row becomes an error row
-                outputs[i] = with_outputs(row, error=f"cannot format prompt: {first_line(err)}")
+                outputs[i] = with_outputs(row, error=f"cannot format prompt: {describe_error(err)}")
                 continue
             if len(ids) >= self.max_len:
                 outputs[i] = with_outputs(
@@ -68,8 +69,8 @@ class HFGenerator:
             return self._generate(rows, chunk)
         except Exception as err:  # noqa: BLE001
             if len(chunk) == 1:
-                return [("", len(chunk[0][1]), 0, f"generation failed: {first_line(err)}")]
-            log.warning("micro-batch of %d failed (%s); retrying row by row", len(chunk), first_line(err))
+                return [("", len(chunk[0][1]), 0, f"generation failed: {describe_error(err)}")]
+            log.warning("micro-batch of %d failed (%s); retrying row by row", len(chunk), describe_error(err))
             return [out for item in chunk for out in self._generate_safe(rows, [item])]
 
     def _generate(self, rows: list[dict], chunk: list[tuple[int, list[int]]]) -> list[tuple]:

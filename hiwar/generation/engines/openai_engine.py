@@ -24,9 +24,9 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from hiwar.errors import ConfigError
+from hiwar.errors import ConfigError, describe_error
 from hiwar.generation.config import EngineConfig
-from hiwar.generation.engines.common import first_line, plain, with_outputs
+from hiwar.generation.engines.common import plain, with_outputs
 
 RETRYABLE = {408, 429, 500, 502, 503, 504}
 MAX_BODY_CHARS = 1000  # of a raw body kept in an error row
@@ -187,7 +187,7 @@ class SafeSession:
                         continue
                     return self._answer(shape_answer(resp.status, resp.reason or "", body))
             except Exception as err:  # noqa: BLE001 - connection errors, timeouts
-                reason, raw = f"request failed: {first_line(err)}", ""
+                reason, raw = f"request failed: {describe_error(err)}", ""
         return self._answer(failed(f"{reason} (after {tries} tries)", raw))
 
     def _answer(self, shaped: dict[str, Any]) -> _Answer:

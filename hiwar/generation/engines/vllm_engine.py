@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hiwar.errors import require
+from hiwar.errors import describe_error, require
 from hiwar.generation.config import EngineConfig
 from hiwar.generation.engines.common import check_model, plain
 
@@ -76,9 +76,7 @@ class VLLMPreprocess:
             token_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
             error = ""
         except Exception as err:  # noqa: BLE001 - becomes an error row, never a crash
-            from hiwar.generation.engines.common import first_line
-
-            prompt, token_ids, error = "", [], f"cannot format prompt: {first_line(err)}"
+            prompt, token_ids, error = "", [], f"cannot format prompt: {describe_error(err)}"
         # A non-empty __inference_error__ makes every later stage pass the row through untouched.
         # The stages merge their outputs into the row (vLLM writes its own request_id, prompt...), so the
         # input
