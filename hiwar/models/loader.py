@@ -308,7 +308,26 @@ def load_causal_lm(ref: ModelRef, dtype: Any = None, **kwargs: Any) -> Any:
         )
     if problem:
         log.warning("%s: weights do not match %s: %s", ref.source, type(model).__name__, problem)
+    fuse_gelu_tanh(model)
     return model
+
+
+def fuse_gelu_tanh(model: Any) -> int:
+    """Swap transformers' ``gelu_new`` (GPT-2's and AraGPT2's activation, five elementwise kernels in Python) for
+    torch's fused GELU with the same tanh formula, one kernel; return how many were swapped.
+
+    Same function, rounding aside (about 1e-7 relative); on these CPUs the five kernels took a quarter of a
+    perplexity pass of a small GPT-2. Nothing is saved differently: the config still says ``gelu_new``.
+    """
+    from transformers.activations import GELUTanh, NewGELUActivation
+
+    swapped = 0
+    for parent in model.modules():
+        for name, child in parent.named_children():
+            if type(child) is NewGELUActivation:
+                setattr(parent, name, GELUTanh())
+                swapped += 1
+    return swapped
 
 
 def weight_report(info: dict[str, Any]) -> str:

@@ -143,3 +143,36 @@ def test_sliding_window_matches_full_pass_when_it_fits_and_hf_loop_when_not(gpt2
         assert windowed[1] == ref_count == len(ids) - 1
         assert windowed[0] == pytest.approx(ref_nll, rel=1e-5)
         assert windowed[0] != pytest.approx(full[0], rel=1e-4)  # less context really changes the score
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "llama", "aragpt2", "jais"])
+def test_scored_positions_only_logits_equal_the_models_own_loss(
+    arch: str, tiny_gpt2: Path, tiny_llama: Path, tmp_path: Path
+) -> None:
+    """The output head sees only the scored positions (a forward pre-hook): per sequence, the batched NLL still
+    equals transformers' own loss, on each architecture hiwar scores (Jais: muP-scaled logits, ALiBi)."""
+    import torch
+
+    from hiwar.models.loader import ModelRef, load_causal_lm
+    from hiwar.tiny_models import build_tiny_aragpt2, build_tiny_jais
+
+    folders = {
+        "gpt2": lambda: tiny_gpt2,
+        "llama": lambda: tiny_llama,
+        "aragpt2": lambda: build_tiny_aragpt2(tmp_path / "aragpt2"),
+        "jais": lambda: build_tiny_jais(tmp_path / "jais"),
+    }
+    model = load_causal_lm(ModelRef(str(folders[arch]())), torch.float32).eval()
+    vocab = model.config.vocab_size
+    generator = torch.Generator().manual_seed(7)
+    sequences = []
+    for length in (5, 17, 40, 9):  # mixed lengths: padded rows in one batch
+        ids = torch.randint(3, vocab, (length,), generator=generator).tolist()
+        labels = [IGNORE if i < length // 2 else t for i, t in enumerate(ids)]  # a prompt half, unscored
+        sequences.append((ids, labels))
+    results = score_sequences(model, sequences, window=64, max_tokens_per_batch=4096, pad_id=0)
+    for (ids, labels), (nll, count) in zip(sequences, results, strict=True):
+        with torch.no_grad():
+            loss = model(input_ids=torch.tensor([ids]), labels=torch.tensor([labels])).loss.item()
+        assert count == sum(1 for label in labels[1:] if label != IGNORE)
+        assert nll / count == pytest.approx(loss, rel=1e-5)

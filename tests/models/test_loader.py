@@ -174,3 +174,22 @@ def test_weights_of_another_shape_are_named(tiny_gpt2: Path, tmp_path: Path) -> 
         load_causal_lm(_ref(shaped))
     assert "weights do not match GPT2LMHeadModel: shape: transformer.h.0.mlp.c_fc.bias" in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_gelu_new_is_fused_and_logits_unchanged(tiny_gpt2: Path) -> None:
+    """The loader swaps GPT-2's five-kernel ``gelu_new`` for torch's fused tanh GELU: one per layer, and the
+    logits equal a stock transformers load of the same folder."""
+    import torch
+    from transformers import GPT2LMHeadModel
+    from transformers.activations import GELUTanh, NewGELUActivation
+
+    from hiwar.models.loader import ModelRef, load_causal_lm
+
+    ours = load_causal_lm(ModelRef(str(tiny_gpt2)), torch.float32).eval()
+    stock = GPT2LMHeadModel.from_pretrained(str(tiny_gpt2), dtype=torch.float32).eval()
+    kinds = [type(m) for m in ours.modules()]
+    assert kinds.count(GELUTanh) == stock.config.n_layer and NewGELUActivation not in kinds
+    assert sum(type(m) is NewGELUActivation for m in stock.modules()) == stock.config.n_layer
+    ids = torch.arange(3, 40).unsqueeze(0)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(ids).logits, stock(ids).logits, rtol=1e-5, atol=1e-5)

@@ -9,8 +9,11 @@ template markup).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 IGNORE = -100
 
@@ -83,15 +86,60 @@ def forward_nll(model: Any, pieces: list[tuple[list, list]], pad_id: int, device
         input_ids[row, : len(ids)] = torch.tensor(ids)
         labels[row, : len(labs)] = torch.tensor(labs)
         attention[row, : len(ids)] = 1
-    logits = model(input_ids=input_ids.to(device), attention_mask=attention.to(device)).logits
-    results = []
-    for row in range(len(pieces)):  # one row at a time in float32: a whole batch of float32 logits can be GBs
-        target = labels[row, 1:].to(device)
-        keep = target != IGNORE
-        row_logits = logits[row, :-1][keep].float()
-        nll = torch.nn.functional.cross_entropy(row_logits, target[keep], reduction="sum")
-        results.append((float(nll), int(keep.sum())))
-    return results
+    # The logits at position t predict the label at t + 1: only positions whose next label is scored matter.
+    target = labels[:, 1:]
+    rows, cols = (target != IGNORE).nonzero(as_tuple=True)
+    logits = scored_logits(model, input_ids.to(device), attention.to(device), rows.to(device), cols.to(device))
+    nll = token_nll(logits, target[rows, cols].to(device)).double().cpu()
+    sums = torch.zeros(len(pieces), dtype=torch.float64).index_add_(0, rows, nll)
+    counts = torch.bincount(rows, minlength=len(pieces))
+    return [(float(s), int(c)) for s, c in zip(sums.tolist(), counts.tolist(), strict=True)]
+
+
+def scored_logits(model: Any, input_ids: Any, attention: Any, rows: Any, cols: Any) -> Any:
+    """The logits at positions ``(rows[i], cols[i])`` only, shape ``(len(rows), vocab)``.
+
+    The output head (``get_output_embeddings``) is given just those positions' hidden states, through a forward
+    pre-hook, so the vocabulary projection and the float32 softmax skip the prompt, the user turns and the
+    padding, as vLLM computes logits only where it samples. What a model does to the head's output (Jais' muP
+    scale) is elementwise and still applies. A model whose logits come back in another shape is run again
+    whole (with a warning); one without an output head (a test stand-in) is run whole.
+    """
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    if head is None:
+        return model(input_ids=input_ids, attention_mask=attention).logits[rows, cols]
+    handle = head.register_forward_pre_hook(lambda _module, args: (args[0][rows, cols], *args[1:]))
+    try:
+        logits = model(input_ids=input_ids, attention_mask=attention, use_cache=False).logits
+    finally:
+        handle.remove()
+    if logits.dim() == 2 and logits.shape[0] == len(rows):
+        return logits
+    log.warning(
+        "%s: logits of shape %s, not one row per scored token; scoring whole", type(model).__name__, tuple(logits.shape)
+    )
+    return model(input_ids=input_ids, attention_mask=attention, use_cache=False).logits[rows, cols]
+
+
+# Scored positions whose float32 logits are held at once (64,000-word vocabulary: 256 MB).
+NLL_CHUNK = 1024
+
+
+def token_nll(logits: Any, targets: Any) -> Any:
+    """Each position's NLL (nats) in float32, ``NLL_CHUNK`` positions at a time: the logits may be bfloat16,
+    and a whole batch of them in float32 can be GBs."""
+    import torch
+
+    if len(targets) == 0:
+        return torch.zeros(0, dtype=torch.float32)
+    return torch.cat(
+        [
+            torch.nn.functional.cross_entropy(
+                logits[i : i + NLL_CHUNK].float(), targets[i : i + NLL_CHUNK], reduction="none"
+            )
+            for i in range(0, len(targets), NLL_CHUNK)
+        ]
+    )
 
 
 def score_sequences(
