@@ -200,9 +200,9 @@ def submit(
     """
     from hiwar.cluster.jobs import run_submit
 
-    check_command(command)
     result = run_submit(
         command,
+        parser=cli,
         address=address,
         working_dir=working_dir,
         pip=pip_packages,
@@ -216,38 +216,6 @@ def submit(
         echo=lambda s: click.echo(s, nl=False),
     )
     ctx.exit(result.exit_code)
-
-
-def check_command(command: tuple[str, ...] | list[str]) -> None:
-    """Parse a command for ``hiwar submit`` against this CLI, here, so a typo never reaches the cluster.
-
-    Only the arguments are parsed (names, options, types); nothing runs. ``--help`` and ``--version`` pass.
-
-    Raises:
-        HiwarError: the command, as click would report it, on one line.
-    """
-    from hiwar.cluster.job_spec import hiwar_args
-
-    args = hiwar_args(command)
-    if any(a in ("--help", "-h", "--version") for a in args):
-        return
-    cmd: click.Command = cli
-    name, parent, rest = "hiwar", None, list(args)
-    try:
-        while True:
-            ctx = cmd.context_class(cmd, info_name=name, parent=parent, **cmd.context_settings)
-            if not isinstance(cmd, click.Group):
-                cmd.parse_args(ctx, rest)
-                return
-            if rest:  # the group's own options (a group with no arguments at all would print its help)
-                rest = click.Command.parse_args(cmd, ctx, rest)
-            if not rest:
-                raise click.UsageError(f"missing command (one of {', '.join(cmd.list_commands(ctx))})", ctx)
-            name, sub, rest = cmd.resolve_command(ctx, rest)
-            cmd, parent = sub, ctx
-    except click.ClickException as err:
-        message = " ".join(err.format_message().split())
-        raise HiwarError(f"submit: hiwar {' '.join(args)}: {message}") from err
 
 
 @cli.group("jobs")
@@ -321,10 +289,9 @@ def human_eval_group() -> None:
 @config_options
 def human_eval_export(config: Any, inputs: tuple[str, ...], out_dir: str | None, model_name: str | None) -> None:
     """Sample replies from INPUTS (dataset folders, conversation files, replies files) into blind sheets."""
-    from hiwar.evaluation.human.export import run_export
+    from hiwar.evaluation.human.export import run_export, summary_text
 
-    out = run_export(config, list(inputs), out_dir=out_dir, model_name=model_name)
-    click.echo(f"sheets for the raters: {out / 'sheets'}\nkey (keep it from the raters): {out / 'key.json'}")
+    click.echo(summary_text(run_export(config, list(inputs), out_dir=out_dir, model_name=model_name)))
 
 
 @human_eval_group.command("analyze")
@@ -413,13 +380,9 @@ def judge(config: Any, inputs: tuple[str, ...], out_dir: str | None) -> None:
     human-eval export folder (then `hiwar human-eval analyze --judge` compares the judge with the raters).
     Resumable: rerun the same command to go on where it stopped.
     """
-    import json
+    from hiwar.judge.run import run_judge, summary_text
 
-    from hiwar.judge.report import summary_text
-    from hiwar.judge.run import run_judge
-
-    out = run_judge(config, list(inputs), out_dir)
-    click.echo(summary_text(json.loads((out / "summary.json").read_text(encoding="utf-8")), out))
+    click.echo(summary_text(run_judge(config, list(inputs), out_dir)))
 
 
 _FORCE_HELP = "Redo work made with other settings or inputs (it is deleted first) instead of stopping."
@@ -433,13 +396,10 @@ def generate(config: Any, force: bool) -> None:
 
     Resumable: rerun the same command after a crash or a kill to go on where it stopped.
     """
-    import json
-
-    from hiwar.generation.card import format_summary
+    from hiwar.generation.card import summary_text
     from hiwar.generation.run import run_generate
 
-    out = run_generate(config, force=force)
-    click.echo(format_summary(json.loads((out / "stats.json").read_text(encoding="utf-8")), str(out)))
+    click.echo(summary_text(run_generate(config, force=force)))
 
 
 @cli.command()
@@ -452,13 +412,10 @@ def generate(config: Any, force: bool) -> None:
 @config_options
 def split(config: Any, dataset: str | None) -> None:
     """Re-split a generated dataset with generation.splits (fractions, by_pair) and the run seed."""
-    import json
-
+    from hiwar.generation.card import splits_text
     from hiwar.generation.run import run_split
 
-    out = run_split(config, dataset)
-    splits = json.loads((out / "stats.json").read_text(encoding="utf-8"))["splits"]
-    click.echo(f"{out}: " + ", ".join(f"{k} {v}" for k, v in splits.items()))
+    click.echo(splits_text(run_split(config, dataset)))
 
 
 @cli.command()

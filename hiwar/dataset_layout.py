@@ -11,13 +11,21 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 from hiwar.errors import DataError
 from hiwar.record import Conversation
 from hiwar.records_io import data_files, read_records
 
 SPLITS = ("train", "validation", "test")
+STATS_FILE = "stats.json"
+
+
+def read_stats(dataset_dir: str | Path) -> dict[str, Any]:
+    """A dataset folder's ``stats.json`` (what generation counted: rows, rejects, splits, throughput)."""
+    return json.loads((Path(dataset_dir) / STATS_FILE).read_text(encoding="utf-8"))
 
 
 def split_files(dataset_dir: str | Path, split: str) -> list[Path]:

@@ -9,6 +9,9 @@ stops the run before any stage starts, with one line that says what changed and 
 A stage that was killed has no manifest and reruns; the stage functions are themselves resumable (generation skips
 written shards, training resumes from its latest Ray Train checkpoint, evaluation skips finished metrics).
 ``--from STAGE`` deletes that stage's outputs and markers, and those of every later stage, then reruns them.
+
+This module holds the order and the completion decisions; what each stage runs and records is in
+:mod:`hiwar.pipeline_stages`, the checks made before any stage starts in :mod:`hiwar.pipeline_preflight`.
 """
 
 from __future__ import annotations
@@ -22,9 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from hiwar.config import RunConfig, save_resolved
-from hiwar.errors import ConfigError, DataError, HiwarError
-from hiwar.lineage import code_version, fingerprint
+from hiwar.errors import ConfigError, HiwarError
+from hiwar.lineage import code_version
 from hiwar.markers import Check
+from hiwar.pipeline_preflight import preflight
+from hiwar.pipeline_stages import STAGE_FUNCTIONS, files_under
 from hiwar.record import utc_now
 from hiwar.run_layout import RunLayout
 
@@ -73,10 +78,6 @@ def reset_from(layout: RunLayout, stage: str) -> None:
             target.unlink()
 
 
-def _files_under(folder: Path, pattern: str = "*.parquet") -> list[Path]:
-    return sorted(folder.rglob(pattern)) if folder.is_dir() else []
-
-
 def _ray_log_dir() -> str | None:
     try:
         from ray._private.worker import global_worker
@@ -85,92 +86,6 @@ def _ray_log_dir() -> str | None:
         return f"{node.get_session_dir_path()}/logs" if node else None
     except Exception:  # noqa: BLE001 - logs are a convenience in the manifest, never a failure
         return None
-
-
-def _stage_generate(config: RunConfig, layout: RunLayout) -> dict[str, Any]:
-    from hiwar.generation.run import run_generate
-
-    dataset = run_generate(config)
-    return {
-        "dataset": str(dataset),
-        "dataset_fingerprint": fingerprint(_files_under(dataset / "data")),
-        "generator": config.generation.model,
-        "seed": config.seed,
-        "sampling": config.generation.sampling.model_dump(),
-    }
-
-
-def _stage_train(config: RunConfig, layout: RunLayout) -> dict[str, Any]:
-    from hiwar.training.run import run_train
-
-    if not config.training.models:
-        return {"models": [], "note": "training.models is empty: nothing to fine-tune"}
-    folders = run_train(config)
-    return {
-        "models": [str(f) for f in folders],
-        "base_models": [m.model for m in config.training.models],
-        "dataset_fingerprint": fingerprint(_files_under(layout.dataset / "data")),
-        "seed": config.training.seed if config.training.seed is not None else config.seed,
-    }
-
-
-def _stage_evaluate(config: RunConfig, layout: RunLayout) -> dict[str, Any]:
-    from hiwar.evaluation.run import finished_targets, run_evaluate
-
-    report_dir = run_evaluate(config)  # this run's fine-tuned models, then evaluation.models
-    return {
-        "report": str(report_dir / "report.md"),
-        "models": {m.name: m.path for m in finished_targets(config, layout)},
-        "dataset_fingerprint": fingerprint(_files_under(layout.eval_dataset / "data")),
-    }
-
-
-def replies_for_rating(layout: RunLayout) -> Path | None:
-    """Every model's successful RAVEN replies in one file (the human-eval replies format); None if there are none."""
-    import pandas as pd
-
-    frames = [pd.read_parquet(p) for p in layout.replies_files()]
-    frames = [f[(f["error"] == "") & (f["reply"].str.len() > 0)] for f in frames if "reply" in f.columns]
-    if not frames or all(f.empty for f in frames):
-        return None
-    path = layout.replies_for_rating
-    pd.concat(frames, ignore_index=True).to_parquet(path, index=False)
-    return path
-
-
-def _stage_human_eval(config: RunConfig, layout: RunLayout) -> dict[str, Any]:
-    from hiwar.evaluation.human.export import run_export
-
-    replies = replies_for_rating(layout)
-    # Without model replies (RAVEN off), raters score the generated dataset's own conversations.
-    inputs = [str(replies)] if replies else [str(layout.dataset)]
-    out = run_export(config, inputs=inputs, out_dir=str(layout.human_eval))
-    return {"sheets": str(out), "inputs": inputs}
-
-
-def _stage_judge(config: RunConfig, layout: RunLayout) -> dict[str, Any]:
-    from hiwar.judge.run import run_judge
-
-    if not config.judge.enabled:
-        return {"note": "judge.enabled is false: nothing judged"}
-    out = run_judge(config, [str(layout.human_eval)], out_dir=str(layout.judge))
-    return {"judgments": str(out), "export": str(layout.human_eval), "judge": config.judge.model}
-
-
-def _stage_report(config: RunConfig, layout: RunLayout) -> dict[str, Any]:
-    from hiwar.run_report import write_run_report
-
-    return {"report": str(write_run_report(config, layout))}
-
-
-STAGE_FUNCTIONS: dict[str, Callable[[RunConfig, RunLayout], dict[str, Any]]] = {
-    "generate": _stage_generate,
-    "train": _stage_train,
-    "evaluate": _stage_evaluate,
-    "human-eval": _stage_human_eval,
-    "judge": _stage_judge,
-    "report": _stage_report,
-}
 
 
 def _generate_key(config: RunConfig, layout: RunLayout) -> dict[str, Any]:
@@ -194,21 +109,13 @@ def _evaluate_key(config: RunConfig, layout: RunLayout) -> dict[str, Any]:
 def _human_eval_key(config: RunConfig, layout: RunLayout) -> dict[str, Any]:
     from hiwar.evaluation.human.export import export_key
 
-    return export_key(config, layout.replies_files() or _files_under(layout.dataset / "data"))
+    return export_key(config, layout.replies_files() or files_under(layout.dataset / "data"))
 
 
 def _judge_key(config: RunConfig, layout: RunLayout) -> dict[str, Any]:
-    from hiwar.judge.job import FINGERPRINT_KEYS
-    from hiwar.markers import flatten
+    from hiwar.judge.run import judge_key
 
-    cfg = config.judge
-    export = layout.human_eval / "key.json"
-    return {
-        **flatten(cfg.model_dump(mode="json", include={*FINGERPRINT_KEYS, "enabled", "split"}), "judge"),
-        "seed": cfg.seed if cfg.seed is not None else config.seed,
-        "input export": fingerprint([export]) if export.is_file() else None,
-        "hiwar": code_version()["hiwar"],
-    }
+    return judge_key(config, layout)
 
 
 def _report_key(config: RunConfig, layout: RunLayout) -> dict[str, Any]:
@@ -219,7 +126,7 @@ def _report_key(config: RunConfig, layout: RunLayout) -> dict[str, Any]:
 
 
 # What each stage's output depends on: its key (hiwar/markers.py). Each stage module owns the config keys that
-# decide its output; the judge's come from hiwar.judge.job.FINGERPRINT_KEYS.
+# decide its output.
 STAGE_KEYS: dict[str, Callable[[RunConfig, RunLayout], dict[str, Any]]] = {
     "generate": _generate_key,
     "train": _train_key,
@@ -257,76 +164,6 @@ def stages_to_run(config: RunConfig, layout: RunLayout, stages: tuple[str, ...],
         if verdict is None or not verdict.done:
             pending.append(stage)
     return pending
-
-
-def check_model_input(ref: Any, engine: str = "transformers", **limits: Any) -> None:
-    """The pipeline's one question, "can this model run on this engine?", asked of every stage's models before
-    the first stage starts (a typo in a training model must not cost a generation run).
-
-    Args:
-        ref: the model, as its config entry names it (``spec.ref()``), so the message names the key.
-        engine: the engine that will run it.
-        limits: ``max_model_len`` and ``max_tokens``, for generation.
-
-    Raises:
-        HiwarError: one line naming the key, the model and why it cannot run.
-    """
-    from hiwar.models.preflight import require_runnable
-
-    require_runnable(ref, engine, **limits)
-
-
-def output_places(layout: RunLayout, pending: list[str]) -> list[tuple[str, Path]]:
-    """Every folder the pending stages write, named by the config key that decides it."""
-    return [("run_dir", layout.run_dir)] + [place for stage in pending for place in layout.output_places(stage)]
-
-
-def preflight(config: RunConfig, layout: RunLayout, pending: list[str]) -> None:
-    """Check every pending stage's output folders and inputs (models, the dataset) before any stage runs.
-
-    Raises:
-        HiwarError: the first problem, on one line.
-    """
-    from hiwar.outdirs import check_output_dirs
-
-    check_output_dirs(output_places(layout, pending))
-    gen = config.generation
-    if "generate" in pending:
-        from hiwar.generation.grid import grid_pairs
-
-        grid_pairs(gen.grid)  # known topics and countries, a size one run holds
-        if gen.engine != "openai":  # a served model has no files to check; generation asks its server first
-            from hiwar.generation.engines import runnable_engine
-
-            engine = runnable_engine(gen)
-            limits = {"max_model_len": engine.max_model_len, "max_tokens": engine.sampling.max_tokens}
-            check_model_input(engine.ref(), engine.engine, **limits)
-    elif {"train", "evaluate", "human-eval"} & set(pending) and not layout.dataset.exists():
-        raise DataError(f"{layout.dataset}: no dataset (the generate stage is done, but its dataset is gone)")
-    if "train" in pending:
-        for i, spec in enumerate(config.training.models):
-            check_model_input(spec.ref(i))
-    if "evaluate" in pending:  # the models this run trains come first; they exist once training is done
-        from hiwar.evaluation.run import evaluation_targets
-
-        skip = len(config.training.models) if "train" in pending else 0
-        for spec in evaluation_targets(config, layout)[skip:]:
-            check_model_input(spec.ref())
-    _check_judges(config, pending)
-
-
-def _check_judges(config: RunConfig, pending: list[str]) -> None:
-    """The judge models of the pending stages that use one (generation filter, evaluation metric, judge stage)."""
-    from hiwar.judge.job import check_judge
-
-    judges = [
-        ("generate", config.generation.judge, "generation.judge"),
-        ("evaluate", config.evaluation.judge, "evaluation.judge"),
-        ("judge", config.judge, "judge"),
-    ]
-    for stage, cfg, key in judges:
-        if stage in pending and cfg.enabled:
-            check_judge(cfg, key)
 
 
 def _run_stage(stage: str, config: RunConfig, layout: RunLayout) -> StageOutcome:

@@ -73,6 +73,39 @@ def hiwar_args(command: Sequence[str]) -> list[str]:
     return args
 
 
+def check_command(command: Sequence[str], parser: Any) -> None:
+    """Parse a command for ``hiwar submit`` against ``parser`` (hiwar's click group), here, so a typo never reaches
+    the cluster.
+
+    Only the arguments are parsed (names, options, types); nothing runs. ``--help`` and ``--version`` pass.
+
+    Raises:
+        HiwarError: the command, as click would report it, on one line.
+    """
+    import click
+
+    args = hiwar_args(command)
+    if any(a in ("--help", "-h", "--version") for a in args):
+        return
+    cmd: click.Command = parser
+    name, parent, rest = "hiwar", None, list(args)
+    try:
+        while True:
+            ctx = cmd.context_class(cmd, info_name=name, parent=parent, **cmd.context_settings)
+            if not isinstance(cmd, click.Group):
+                cmd.parse_args(ctx, rest)
+                return
+            if rest:  # the group's own options (a group with no arguments at all would print its help)
+                rest = click.Command.parse_args(cmd, ctx, rest)
+            if not rest:
+                raise click.UsageError(f"missing command (one of {', '.join(cmd.list_commands(ctx))})", ctx)
+            name, sub, rest = cmd.resolve_command(ctx, rest)
+            cmd, parent = sub, ctx
+    except click.ClickException as err:
+        message = " ".join(err.format_message().split())
+        raise HiwarError(f"submit: hiwar {' '.join(args)}: {message}") from err
+
+
 def split_env_names(names: Sequence[str], environ: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
     """Split ``--env-var`` names into (plain name -> local value, secret names required on the cluster).
 

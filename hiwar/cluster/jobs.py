@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from hiwar.cluster.job_spec import JobSpec, build_job_spec
+from hiwar.cluster.job_spec import JobSpec, build_job_spec, check_command
 from hiwar.errors import HiwarError, require
 
 DEFAULT_ADDRESS = "http://127.0.0.1:8265"
@@ -115,13 +115,19 @@ def run_submit(
     follow: bool = False,
     no_wait: bool = False,
     echo: Echo = _stdout,
+    parser: Any = None,
 ) -> SubmitResult:
     """Submit a hiwar command as a Ray job.
+
+    ``parser`` (``hiwar submit`` passes its own click group) parses the command first, so a typo stops here with
+    one line instead of failing on the cluster.
 
     By default it waits until the job has left PENDING (so a failing runtime_env shows at once); ``no_wait``
     returns right after submitting; ``follow`` streams the logs until the job ends. The exit code is 0 unless
     the job is known to have failed or been stopped (with ``follow``: 0 only for SUCCEEDED).
     """
+    if parser is not None:
+        check_command(command, parser)
     spec = build_job_spec(
         command,
         working_dir=working_dir,

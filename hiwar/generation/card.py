@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import yaml
 
-from hiwar.dataset_layout import SPLITS
+from hiwar.dataset_layout import SPLITS, read_stats
 
 
 def distribution(values: list[int]) -> dict[str, float]:
@@ -161,6 +162,16 @@ Countries: {len(stats["accepted_per_country"])} with at least one accepted conve
         body += "\n" + judge
     header = yaml.safe_dump(card_header(stats), allow_unicode=True, sort_keys=False)
     return f"---\n{header}---\n\n{body}"
+
+
+def summary_text(dataset: Path) -> str:
+    """``hiwar generate``'s console summary of a finished dataset folder."""
+    return format_summary(read_stats(dataset), str(dataset))
+
+
+def splits_text(dataset: Path) -> str:
+    """``hiwar split``'s one line: the folder and the size of each split."""
+    return f"{dataset}: " + ", ".join(f"{k} {v}" for k, v in read_stats(dataset)["splits"].items())
 
 
 def format_summary(stats: dict[str, Any], dataset: str) -> str:

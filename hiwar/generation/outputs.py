@@ -42,13 +42,9 @@ class Assembled:
 
 def read_work(shards_dir: Path) -> list[dict[str, Any]]:
     """Every finished work row, sorted by id."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    from hiwar.work_shards import read_shards
 
-    files = sorted(shards_dir.glob("shard-*.parquet"))
-    if not files:
-        return []
-    return sorted(pa.concat_tables([pq.read_table(f) for f in files]).to_pylist(), key=lambda r: r["id"])
+    return read_shards(shards_dir, "id")
 
 
 def to_conversation(row: dict[str, Any], cfg: GenerationConfig, prompt_format: str) -> Conversation:

@@ -8,7 +8,6 @@ splits, stats, card) from all shards, so it ends with exactly the conversations 
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from pathlib import Path
@@ -120,17 +119,18 @@ def _generate_pending(config: RunConfig, rows: list, shards_dir: Path) -> tuple[
 
     from hiwar.cluster.session import connect, shutdown
     from hiwar.generation.prompting import request_rows
-    from hiwar.generation.shard_chain import ChainResult, run_chain, shard_path
+    from hiwar.generation.shard_chain import ChainResult, run_chain
+    from hiwar.work_shards import cut, finished, unfinished
 
     cfg = config.generation
-    size = cfg.shard_size
-    n_shards = (len(rows) + size - 1) // size
-    todo = [k for k in range(n_shards) if not shard_path(shards_dir, k).exists()]
+    groups = cut(rows, cfg.shard_size)
+    n_shards = len(groups)
+    todo = unfinished(shards_dir, n_shards)
     if not todo:
         return ChainResult(), n_shards
     requests = []
     for k in todo:
-        for request in request_rows(rows[k * size : (k + 1) * size], cfg):
+        for request in request_rows(groups[k], cfg):
             request["shard"] = k
             requests.append(request)
     log.info("%d of %d shards to generate (%d prompts)", len(todo), n_shards, len(requests))
@@ -139,7 +139,7 @@ def _generate_pending(config: RunConfig, rows: list, shards_dir: Path) -> tuple[
         return run_chain(requests, cfg, shards_dir), n_shards - len(todo)
     except RayError as err:  # the job itself failed (an engine that cannot start, actors dead past retries)
         log.error("%s", err)  # Ray's full account, for the log
-        written = sum(1 for k in range(n_shards) if shard_path(shards_dir, k).exists())
+        written = len(finished(shards_dir))
         raise JobFailed(
             f"generation: the Ray Data job failed: {describe_error(err)}; {written} of {n_shards} shard(s) are "
             f"written in {shards_dir} and kept: fix the cause and rerun the same command to generate the rest"
@@ -202,10 +202,11 @@ def finalize(config: RunConfig, out: Path, n_prompts: int, result: Any, skipped:
 
 
 def _write_meta(config: RunConfig, out: Path, stats: dict[str, Any]) -> None:
+    from hiwar.dataset_layout import STATS_FILE
     from hiwar.generation.card import render_card
     from hiwar.lineage import write_json
 
-    write_json(out / "stats.json", stats)
+    write_json(out / STATS_FILE, stats)
     (out / "README.md").write_text(render_card(stats), encoding="utf-8")
     save_resolved(config, out)
 
@@ -217,7 +218,7 @@ def run_split(config: RunConfig, dataset: str | Path | None = None) -> Path:
     Raises:
         HiwarError: the folder is not a hiwar dataset.
     """
-    from hiwar.dataset_layout import is_dataset_dir
+    from hiwar.dataset_layout import STATS_FILE, is_dataset_dir, read_stats
     from hiwar.generation.outputs import write_splits
     from hiwar.outdirs import check_output_dirs
     from hiwar.records_io import read_records
@@ -225,12 +226,11 @@ def run_split(config: RunConfig, dataset: str | Path | None = None) -> Path:
     layout = RunLayout(config)
     out = Path(dataset) if dataset else layout.dataset
     check_output_dirs([("--dataset", out)] if dataset else layout.output_places("generate"))
-    stats_path = out / "stats.json"
-    if not is_dataset_dir(out) or not stats_path.exists():
+    if not is_dataset_dir(out) or not (out / STATS_FILE).exists():
         raise HiwarError(f"{out}: not a hiwar dataset folder (no data/ or stats.json); run `hiwar generate` first")
     convs = read_records(out / "data")
     cfg = config.generation
-    stats = json.loads(stats_path.read_text(encoding="utf-8"))
+    stats = read_stats(out)
     stats["splits"] = write_splits(convs, out, cfg.splits, config.seed, cfg.rows_per_file)
     stats["split_config"] = cfg.splits.model_dump()
     _write_meta(config, out, stats)

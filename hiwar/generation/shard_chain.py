@@ -1,7 +1,7 @@
 """The Ray Data chain of one generation run: requests -> engine -> parse/validate -> finished work shards.
 
 Only prompt shards that have no output file yet are sent. Results stream back to the driver, grouped by shard;
-a shard is written (atomically: temporary file, then rename) as soon as its last row arrives. A killed run
+a shard is written (atomically, by :mod:`hiwar.work_shards`) as soon as its last row arrives. A killed run
 thus loses at most the shards in flight, and a rerun sends only those again.
 """
 
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hiwar.generation.config import GenerationConfig
+from hiwar.work_shards import shard_path, write_shard
 
 log = logging.getLogger(__name__)
 
@@ -27,22 +28,6 @@ class ChainResult:
     shards: int = 0
     generated_tokens: int = 0
     seconds: float = 0.0
-
-
-def shard_path(shards_dir: Path, shard: int) -> Path:
-    """The output file of a work shard."""
-    return shards_dir / f"shard-{shard:05d}.parquet"
-
-
-def write_shard(tables: list[Any], path: Path) -> None:
-    """Write one finished shard atomically, rows sorted by id."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    table = pa.concat_tables(tables).sort_by("id")
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp)
-    tmp.replace(path)
 
 
 def run_chain(requests: list[dict[str, Any]], cfg: GenerationConfig, shards_dir: Path) -> ChainResult:
@@ -77,7 +62,7 @@ def run_chain(requests: list[dict[str, Any]], cfg: GenerationConfig, shards_dir:
             pending[shard].append(part)
             got[shard] += part.num_rows
             if got[shard] == expected[shard]:
-                write_shard(pending.pop(shard), shard_path(shards_dir, shard))
+                write_shard(pending.pop(shard), shard_path(shards_dir, shard), "id")
                 result.shards += 1
                 log.info("shard %05d done (%d rows)", shard, expected[shard])
         result.rows += batch.num_rows

@@ -1,9 +1,10 @@
 """One judge job: items -> judge prompts -> engine (Ray Data) -> strict parse, in rounds of retries, resumable.
 
-Items are sorted by id and cut into shards of ``shard_size``. Round 1 sends every item of every unfinished shard;
-round k sends again only the items whose judgment was malformed, with a new per-item seed (and, when the judge
-is greedy, ``retry_temperature``), up to ``max_attempts`` rounds. A shard is written (atomically) as soon as each
-of its items is judged or has used its last attempt, so a killed job loses only unfinished shards, and a rerun
+Items are sorted by id and cut into work shards of ``shard_size`` (:mod:`hiwar.work_shards`, as generation's).
+Round 1 sends every item of every unfinished shard; round k sends again only the items whose judgment was
+malformed, with a new per-item seed (and, when the judge is greedy, ``retry_temperature``), up to ``max_attempts``
+rounds. A shard is written (atomically) as soon as each of its items is judged or has used its last attempt (the
+rounds, not generation's one answer per row, decide that), so a killed job loses only unfinished shards, and a rerun
 redoes exactly those, with the same seeds. Each round is one Ray Data job (with vLLM, one engine start).
 
 The work folder is named after a fingerprint of everything that decides the judgments (judge model, sampling,
@@ -26,6 +27,7 @@ from hiwar.judge.config import JudgeConfig
 from hiwar.judge.items import ITEM_FIELDS
 from hiwar.judge.parse import reason_code
 from hiwar.judge.rubric import Rubric, pairwise_schema, pointwise_schema
+from hiwar.work_shards import cut, finished, read_shards, shard_path, unfinished, write_shard
 
 log = logging.getLogger(__name__)
 
@@ -159,11 +161,6 @@ class RequestBuilder:
         return row
 
 
-def shard_path(folder: Path, shard: int) -> Path:
-    """A finished shard's file."""
-    return folder / "shards" / f"shard-{shard:05d}.parquet"
-
-
 def final_row(item: dict[str, Any], attempts: list[dict[str, Any]]) -> dict[str, Any]:
     """An item's result: its last attempt's judgment, or, when every attempt failed, kept aside with the reasons."""
     last = attempts[-1]
@@ -184,25 +181,6 @@ def final_row(item: dict[str, Any], attempts: list[dict[str, Any]]) -> dict[str,
         "num_prompt_tokens": int(last["num_prompt_tokens"] or 0),
         "num_generated_tokens": int(sum(int(a["num_generated_tokens"] or 0) for a in attempts)),
     }
-
-
-def write_shard(rows: list[dict[str, Any]], path: Path) -> None:
-    """Write one finished shard atomically, rows sorted by item id."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(pa.Table.from_pylist(sorted(rows, key=lambda r: r["item_id"])), tmp)
-    tmp.replace(path)
-
-
-def read_shards(folder: Path) -> list[dict[str, Any]]:
-    """Every finished item result, sorted by item id."""
-    import pyarrow.parquet as pq
-
-    rows = [r for f in sorted((folder / "shards").glob("shard-*.parquet")) for r in pq.read_table(f).to_pylist()]
-    return sorted(rows, key=lambda r: r["item_id"])
 
 
 class Rounds:
@@ -236,7 +214,7 @@ class Rounds:
         self.open[shard] -= 1
         if self.open[shard] == 0:
             group = [final_row(it, self.attempts[it["item_id"]]) for it in self.groups[shard]]
-            write_shard(group, shard_path(self.folder, shard))
+            write_shard(group, shard_path(self.folder / "shards", shard), "item_id")
             log.info("judge shard %05d done (%d items)", shard, len(group))
 
 
@@ -280,13 +258,11 @@ def judge_items(
         HiwarError: the judge cannot run (before Ray starts). JobFailed: the Ray job itself failed.
     """
     folder = work / work_fingerprint(cfg, rubric, items, seed)
-    ordered = sorted(items, key=lambda i: i["item_id"])
-    size = cfg.shard_size
-    groups = [ordered[k : k + size] for k in range(0, len(ordered), size)]
-    todo = [k for k in range(len(groups)) if not shard_path(folder, k).exists()]
+    groups = cut(sorted(items, key=lambda i: i["item_id"]), cfg.shard_size)
+    todo = unfinished(folder / "shards", len(groups))
     stats = JobStats(items=len(items), shards_skipped=len(groups) - len(todo))
     if not todo:
-        return read_shards(folder), stats
+        return read_shards(folder / "shards", "item_id"), stats
     from hiwar.lineage import write_json
 
     cfg = check_judge(cfg, key)
@@ -298,7 +274,7 @@ def judge_items(
     stats.shards = len(todo)
     if rounds.reasons:
         log.info("judge: failed attempts by reason: %s", dict(rounds.reasons.most_common()))
-    return read_shards(folder), stats
+    return read_shards(folder / "shards", "item_id"), stats
 
 
 def _run_rounds(
@@ -321,7 +297,7 @@ def _run_rounds(
             run_round(requests, engine_for_attempt(cfg, attempt), rubric, rounds, stats)
     except RayError as err:
         log.error("%s", err)
-        done = len(list((folder / "shards").glob("shard-*.parquet")))
+        done = len(finished(folder / "shards"))
         raise JobFailed(
             f"judge: the Ray Data job failed: {describe_error(err)}; {done} finished shard(s) in {folder} are kept: "
             "fix the cause and rerun the same command to judge the rest"

@@ -19,6 +19,7 @@ from hiwar.config import RunConfig, save_resolved
 from hiwar.errors import DataError
 from hiwar.judge.config import JudgeConfig
 from hiwar.judge.rubric import Rubric
+from hiwar.run_layout import RunLayout
 
 log = logging.getLogger(__name__)
 SUMMARY = "summary.json"
@@ -58,6 +59,34 @@ def judge_info(cfg: JudgeConfig, rubric: Rubric, seed: int) -> dict[str, Any]:
         "seed": seed,
         "rubric": rubric.to_dict(),
     }
+
+
+def judge_key(config: RunConfig, layout: RunLayout) -> dict[str, Any]:
+    """What the pipeline's judge stage depends on (:mod:`hiwar.markers`): the keys that decide the judgments
+    (:data:`hiwar.judge.job.FINGERPRINT_KEYS`, ``enabled``, ``split``), the seed, the human-eval export it judges
+    and the code version."""
+    from hiwar.evaluation.human.export import KEY_NAME
+    from hiwar.judge.job import FINGERPRINT_KEYS
+    from hiwar.lineage import code_version, fingerprint
+    from hiwar.markers import flatten
+
+    cfg = config.judge
+    export = layout.human_eval / KEY_NAME
+    return {
+        **flatten(cfg.model_dump(mode="json", include={*FINGERPRINT_KEYS, "enabled", "split"}), "judge"),
+        "seed": judge_seed(cfg, config),
+        "input export": fingerprint([export]) if export.is_file() else None,
+        "hiwar": code_version()["hiwar"],
+    }
+
+
+def summary_text(out: Path) -> str:
+    """``hiwar judge``'s console summary of a finished judge folder (its ``summary.json``)."""
+    import json
+
+    from hiwar.judge.report import summary_text as render
+
+    return render(json.loads((out / SUMMARY).read_text(encoding="utf-8")), out)
 
 
 def run_judge(config: RunConfig, inputs: list[str], out_dir: str | None = None) -> Path:

@@ -134,6 +134,11 @@ def _guard_filled(out: Path, key: dict[str, Any], criteria: list[str]) -> bool:
     return False
 
 
+def summary_text(out: Path) -> str:
+    """``hiwar human-eval export``'s console lines: what to hand to the raters, what to keep from them."""
+    return f"sheets for the raters: {out / SHEETS_DIR}\nkey (keep it from the raters): {out / KEY_NAME}"
+
+
 def run_export(
     config: RunConfig, inputs: list[str], out_dir: str | None = None, *, model_name: str | None = None
 ) -> Path:
