@@ -15,6 +15,8 @@ from hiwar.section import Section
 # its keys by design), room for one short rationale per criterion.
 JUDGE_SAMPLING = {"temperature": 0.0, "top_p": 1.0, "top_k": -1, "repetition_penalty": 1.0, "max_tokens": 1024}
 OVERALL = "overall"
+# Engines that take a per-request JSON schema: vLLM's guided decoding, an OpenAI-compatible response_format.
+GUIDED_ENGINES = ("vllm", "openai")
 
 
 def judge_sampling() -> SamplingConfig:
@@ -33,10 +35,11 @@ class JudgeConfig(EngineConfig):
     language: Literal["ar", "en"] = Field(
         "ar", description="The prompt's language: the rubric's Arabic or English descriptions and instructions."
     )
-    structured_output: bool = Field(
-        True,
-        description="vllm engine: JSON-schema guided decoding, so every judgment is well-formed JSON on the scale "
-        "(other engines: the strict parser and retries only).",
+    structured_output: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Each request carries the judgment's JSON schema: vllm as guided decoding, openai as "
+        "response_format (json_schema, strict); 'auto' = on for both, off for transformers (which has none). "
+        "The strict parser checks every answer either way; 'off' for a server that rejects response_format.",
     )
     max_attempts: int = Field(
         3,
@@ -61,6 +64,18 @@ class JudgeConfig(EngineConfig):
     def _greedy_unless_told(cls, value: object) -> object:
         # A partial `sampling:` mapping must not fall back to the generation defaults (temperature 0.3).
         return {**JUDGE_SAMPLING, **value} if isinstance(value, dict) else value
+
+    @field_validator("structured_output", mode="before")
+    @classmethod
+    def _yaml_booleans(cls, value: object) -> object:
+        # YAML reads on/off (and the older true/false of this key) as booleans.
+        return ("on" if value else "off") if isinstance(value, bool) else value
+
+    @property
+    def guided(self) -> bool:
+        """Whether each request carries the judgment's JSON schema (``structured_output`` on this engine; 'on' with
+        an engine that takes none is refused before the job starts)."""
+        return self.structured_output != "off" and self.engine in GUIDED_ENGINES
 
 
 class JudgeRunConfig(JudgeConfig):

@@ -80,7 +80,8 @@ def work_fingerprint(cfg: JudgeConfig, rubric: Rubric, items: list[dict[str, Any
     the work folder is named by it, so a changed key never reuses a shard judged under another one."""
     from hiwar.markers import digest
 
-    data = cfg.model_dump(mode="json", include=set(FINGERPRINT_KEYS))
+    # structured_output as what it does on this engine (auto and on are the same requests on vllm).
+    data = {**cfg.model_dump(mode="json", include=set(FINGERPRINT_KEYS)), "structured_output": cfg.guided}
     # The items' whole content, not only their ids: a model retrained in place writes new replies under old ids.
     items_key = digest(sorted(items, key=lambda i: i["item_id"]))
     return digest({**data, "rubric": rubric.to_dict(), "seed": seed, "items": items_key})
@@ -98,6 +99,11 @@ def check_judge(cfg: JudgeConfig, key: str) -> JudgeConfig:
     if not cfg.model:
         raise ConfigError(f"{key}.model: the judge needs a model (a hub id, a folder, or the served model's name)")
     cfg = runnable_engine(cfg)
+    if cfg.structured_output == "on" and not cfg.guided:
+        raise ConfigError(
+            f"{key}.structured_output: 'on' needs the vllm or openai engine ({cfg.engine} has no guided decoding); "
+            "use auto or off"
+        )
     if cfg.engine == "openai":
         from hiwar.generation.engines.openai_engine import check_openai
 
@@ -126,24 +132,26 @@ def engine_for_attempt(cfg: JudgeConfig, attempt: int) -> JudgeConfig:
         update["sampling"] = cfg.sampling.model_copy(update={"temperature": cfg.retry_temperature})
     if cfg.engine == "vllm":
         kwargs: dict[str, Any] = {}
-        if cfg.structured_output:
+        if cfg.guided:
             kwargs["structured_outputs_config"] = {"backend": "xgrammar", "disable_any_whitespace": True}
         update["engine_kwargs"] = {**kwargs, **cfg.engine_kwargs}
     return cfg.model_copy(update=update) if update else cfg
 
 
 class RequestBuilder:
-    """Item and attempt -> the engine's request row (messages, per-attempt seed, JSON schema for vLLM)."""
+    """Item and attempt -> the engine's request row (messages, per-attempt seed, and the judgment's JSON schema
+    when ``structured_output`` is on for the engine: vLLM guides decoding by it, the openai engine sends it as
+    ``response_format``)."""
 
     def __init__(self, cfg: JudgeConfig, rubric: Rubric, seed: int, key: str) -> None:
         from hiwar.judge.prompt import load_judge_prompt
 
         self.prompt = load_judge_prompt(cfg.prompt_version, cfg.language, key)
         self.rubric, self.seed = rubric, seed
-        self.schemas: dict[str, str] = {}
-        if cfg.engine == "vllm" and cfg.structured_output:
-            point = json.dumps(pointwise_schema(rubric, cfg.rationale_max_chars), ensure_ascii=False)
-            pair = json.dumps(pairwise_schema(cfg.rationale_max_chars), ensure_ascii=False)
+        self.schemas: dict[str, tuple[str, str]] = {}  # kind -> (schema name, schema as JSON text)
+        if cfg.guided:
+            point = ("judgment", json.dumps(pointwise_schema(rubric, cfg.rationale_max_chars), ensure_ascii=False))
+            pair = ("verdict", json.dumps(pairwise_schema(cfg.rationale_max_chars), ensure_ascii=False))
             self.schemas = {"reply": point, "conversation": point, "pairwise": pair}
 
     def __call__(self, item: dict[str, Any], attempt: int, shard: int) -> dict[str, Any]:
@@ -157,7 +165,7 @@ class RequestBuilder:
             "messages": self.prompt.messages(item["kind"], self.rubric, item),
         }
         if self.schemas:
-            row["json_schema"] = self.schemas[item["kind"]]
+            row["json_schema_name"], row["json_schema"] = self.schemas[item["kind"]]
         return row
 
 

@@ -146,6 +146,14 @@ def parse_pairwise(text: str) -> Judgment:
     return Judgment(winner=value["winner"], rationale=rationale)
 
 
+def request_error(error: str, guided: bool) -> str:
+    """A request's error, saying so when the server refused the judgment's JSON schema (HTTP 400 naming
+    ``response_format``): the fix is the judge's ``structured_output: off``, not more attempts."""
+    if guided and error.startswith("HTTP 400") and "response_format" in error:
+        return f"the server rejected response_format (set the judge's structured_output: off for it); {error}"
+    return error
+
+
 def parse_judgment(kind: str, text: str, error: str, truncated: bool, rubric: Rubric) -> Judgment:
     """The engine's answer for one item of ``kind`` as a judgment (the request's own error comes first)."""
     if error:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hiwar.judge.parse import parse_judgment
+from hiwar.judge.parse import parse_judgment, request_error
 from hiwar.judge.rubric import Rubric
 
 # What a judged attempt keeps (the prompt's messages and schema are rebuilt from the item when needed).
@@ -65,7 +65,8 @@ def parse_batch(batch: Any, rubric: dict[str, Any], max_tokens: int) -> Any:
     for row in batch.to_pylist():
         text = row.get("generated_text") or ""
         truncated = int(row.get("num_generated_tokens") or 0) >= max_tokens
-        judgment = parse_judgment(row["kind"], text, row.get("error") or "", truncated, judge_rubric)
+        error = request_error(row.get("error") or "", bool(row.get("json_schema")))
+        judgment = parse_judgment(row["kind"], text, error, truncated, judge_rubric)
         rows.append(
             {
                 **{k: row.get(k) for k in ATTEMPT_COLUMNS[:6]},

@@ -122,9 +122,10 @@ JUDGE_METHOD = (
 
 def judge_method(cfg: Any, human_eval: Any) -> str:
     """The evaluation report's method statement for ``evaluation.judge`` (rubric from ``human_eval``)."""
-    structured = (
-        "JSON-schema guided decoding" if cfg.structured_output and cfg.engine == "vllm" else "a strict JSON parser"
-    )
+    structured = "a strict JSON parser"
+    if cfg.guided:
+        how = "guided decoding" if cfg.engine == "vllm" else "the server's structured output (response_format)"
+        structured = f"the judgment's JSON schema enforced by {how}, then {structured}"
     pairwise = (
         " Pairwise: every shared turn of two models judged in both orders; a turn's score is the mean of its two "
         "verdicts (ties count half), so position bias cancels; the share of decided verdicts won by the reply "

@@ -52,7 +52,7 @@ def judge_info(cfg: JudgeConfig, rubric: Rubric, seed: int) -> dict[str, Any]:
         "engine": cfg.engine,
         "prompt_version": cfg.prompt_version,
         "language": cfg.language,
-        "structured_output": bool(cfg.structured_output and cfg.engine == "vllm"),
+        "structured_output": cfg.guided,
         "sampling": cfg.sampling.model_dump(),
         "max_attempts": cfg.max_attempts,
         "retry_temperature": cfg.retry_temperature,

@@ -3,7 +3,8 @@
 It answers from a script: ``script(prompt, seen)`` gets the request's last user message and how many times that exact
 prompt came before (so a test can answer a malformed judgment first and a good one on the retry). The script helpers
 below read score tags that tests write into the judged text (``[[s=5,4,3,2,1]]``), so every expected number can be
-computed by hand. Every request body is recorded.
+computed by hand. Every request body is recorded. With ``refuse_schema`` it answers a request that carries a
+``response_format`` as a server without structured output does (HTTP 400 naming it).
 """
 
 from __future__ import annotations
@@ -40,9 +41,10 @@ class JudgeServer(LocalOpenAIServer):
 
     paths = ("/v1/chat/completions",)
 
-    def __init__(self, script: Callable[[str, int], str]) -> None:
+    def __init__(self, script: Callable[[str, int], str], refuse_schema: bool = False) -> None:
         super().__init__()
         self.script = script
+        self.refuse_schema = refuse_schema
         self.seen: Counter[str] = Counter()
 
     async def _handle(self, request: Any) -> Any:
@@ -50,6 +52,9 @@ class JudgeServer(LocalOpenAIServer):
 
         body = await request.json()
         self.requests.append(body)
+        if self.refuse_schema and "response_format" in body:
+            error = {"message": "response_format: structured output is not supported", "type": "BadRequestError"}
+            return web.json_response({"error": error}, status=400)
         prompt = body["messages"][-1]["content"]
         answer = self.script(prompt, self.seen[prompt])
         self.seen[prompt] += 1

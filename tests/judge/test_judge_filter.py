@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from hiwar.config import load_config
+from hiwar.judge.rubric import Rubric, pointwise_schema
 from tests.generation.conftest import run_overrides
 from tests.generation.teach import RECYCLING, TRANSIT
 from tests.judge.judge_server import CRITERIA, JudgeServer, judgment
@@ -74,6 +75,13 @@ def test_judge_filter_rejects_below_threshold(ray_local, tmp_path):
         out = run_generate(load_config(overrides=overrides))
         n_requests = len(server.requests)
         assert n_requests == 4 + 4  # each conversation generated once and judged once
+        # structured_output (auto): the judge's requests carry its schema as response_format, generation's none.
+        judged = [r for r in server.requests if r["model"] == "judge-model"]
+        generated = [r for r in server.requests if r["model"] == "gen-model"]
+        assert len(judged) == len(generated) == 4 and not any("response_format" in r for r in generated)
+        rubric = Rubric.from_human_eval(load_config(overrides=overrides).human_eval)
+        schema = {"name": "judgment", "schema": pointwise_schema(rubric, 300), "strict": True}
+        assert all(r["response_format"] == {"type": "json_schema", "json_schema": schema} for r in judged)
         run_generate(load_config(overrides=overrides))  # a rerun judges nothing again
         assert len(server.requests) == n_requests
 

@@ -176,3 +176,24 @@ def test_judge_scores_an_export_for_calibration(ray_local, tmp_path):
     assert "coherence, judge vs rater-1: kappa (unweighted) undefined" in md
     scores_csv = (report / "scores.csv").read_text(encoding="utf-8-sig")
     assert "fluency.judge" in scores_csv.splitlines()[0]
+
+
+def test_a_server_that_refuses_the_schema_is_named_in_the_reason(ray_local, tmp_path):
+    """structured_output (auto) sends the judgment's schema; a server that answers 400 to it leaves the items kept
+    aside with a reason that says so (no crash); structured_output=off then judges them through the parser alone."""
+    data = write_dataset(tmp_path / "dataset", [conversation("c1", "travel", "نعم [[s=5,4,3,2,1]]")])
+    out = tmp_path / "judged"
+    with JudgeServer(script, refuse_schema=True) as server:
+        result = CliRunner().invoke(cli, [*judge_args(server, out, "--set", "judge.max_attempts=2"), str(data)])
+        assert result.exit_code == 0, result.output
+        assert len(server.requests) == 2 and all(r["response_format"]["type"] == "json_schema" for r in server.requests)
+        aside = pq.read_table(out / "kept_aside.parquet").to_pylist()
+        assert [r["item_id"] for r in aside] == ["c1"]
+        reason = aside[0]["reason"]
+        assert reason.startswith("request_error: the server rejected response_format") and "HTTP 400" in reason
+        off = judge_args(server, out, "--set", "judge.structured_output=off")
+        result = CliRunner().invoke(cli, [*off, str(data)])
+        assert result.exit_code == 0, result.output
+        assert len(server.requests) == 3 and "response_format" not in server.requests[-1]
+    judged = pq.read_table(out / "judgments.parquet").to_pylist()
+    assert [(r["item_id"], [r[f"score_{n}"] for n in CRITERIA]) for r in judged] == [("c1", [5, 4, 3, 2, 1])]

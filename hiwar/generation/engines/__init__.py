@@ -2,7 +2,10 @@
 
 :func:`generate_texts` is the one entry point (generation and RAVEN replies both use it). Input rows carry
 ``request_id`` (str), ``seed`` (int) and either ``prompt`` (formatted text) or ``messages`` (OpenAI-style
-list, formatted with the model's chat template, or hiwar's when the tokenizer has none). Output rows keep
+list, formatted with the model's chat template, or hiwar's when the tokenizer has none), and may carry
+``json_schema`` (JSON text) and ``json_schema_name``: vllm guides that row's decoding by the schema, openai sends
+it as a strict ``response_format``, transformers has no guided decoding (the judge's strict parser checks every
+answer anyway). Output rows keep
 every input column and add ``generated_text``, ``num_prompt_tokens``, ``num_generated_tokens`` and ``error``
 ("" when fine). A failed request becomes a row with ``error`` set; it never stops the job.
 """

@@ -212,8 +212,16 @@ class SafeSessionFactory:
         return f"SafeSessionFactory(api_key={'set' if self.api_key else 'none'}, retries={self.retries})"
 
 
+def response_format(row: dict[str, Any]) -> dict[str, Any]:
+    """The structured output a row asks for: its ``json_schema`` (JSON text, as the vllm engine takes it) under
+    ``json_schema_name``, strict, in the OpenAI ``response_format`` shape."""
+    schema = {"name": str(row.get("json_schema_name") or "output"), "schema": json.loads(row["json_schema"])}
+    return {"type": "json_schema", "json_schema": {**schema, "strict": True}}
+
+
 class OpenAIPreprocess:
-    """Row -> ``payload`` for the server (chat for ``messages`` rows, completion for ``prompt`` rows)."""
+    """Row -> ``payload`` for the server (chat for ``messages`` rows, completion for ``prompt`` rows; a
+    ``response_format`` for rows that carry a ``json_schema``, the judge's)."""
 
     def __init__(self, cfg: dict[str, Any], chat: bool) -> None:
         self.cfg = EngineConfig.model_validate(cfg)
@@ -234,6 +242,8 @@ class OpenAIPreprocess:
             payload["top_k"] = s.top_k
         if s.repetition_penalty != 1.0:
             payload["repetition_penalty"] = s.repetition_penalty
+        if row.get("json_schema"):  # explicit engine_kwargs (one response_format for every row) win
+            payload["response_format"] = response_format(row)
         payload.update(self.cfg.engine_kwargs)
         if self.chat:
             payload["messages"] = plain(row["messages"])
