@@ -141,7 +141,7 @@ def main() -> None:
     ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
     results = {}
     for actors in (1, 2):
-        p_s, steady, p_tok = pipeline(rows, cfg.model_copy(update={"replicas": actors}))
+        p_s, steady, p_tok = pipeline(rows, cfg.model_copy(update={"actors": actors}))
         results[actors] = (p_s, steady)
         print(
             f"pipeline ({actors} actor{'s' if actors > 1 else ' '}):     {args.rows / p_s:7.2f} rows/s "

@@ -57,7 +57,7 @@ def judge_cfg(model: Path, args: argparse.Namespace, replicas: int = 1):
             "judge.max_attempts=1",
             f"judge.batch_size={args.batch_size}",
             f"judge.micro_batch_size={args.batch_size}",
-            f"judge.replicas={replicas}",
+            f"judge.actors={replicas}",
             f"judge.shard_size={args.shard_size}",
         ]
     )

@@ -67,8 +67,9 @@ def hiwar_in_process(model, tokenizer, convs: list, max_tokens: int) -> tuple[fl
 
 def hiwar_ray(model_dir: Path, convs: list, actors: int, batch_size: int, max_tokens: int) -> tuple[float, int, float]:
     """hiwar's Ray Data job (actor pool; start-up and model loading included)."""
-    from hiwar.evaluation.config import ModelSpec, PerplexityConfig
+    from hiwar.evaluation.config import PerplexityConfig
     from hiwar.evaluation.perplexity.job import score_conversations
+    from hiwar.models.spec import ModelSpec
 
     rows = [
         {"id": str(i), "topic": "t", "messages_json": json.dumps(m, ensure_ascii=False)} for i, m in enumerate(convs)
@@ -81,7 +82,7 @@ def hiwar_ray(model_dir: Path, convs: list, actors: int, batch_size: int, max_to
         num_cpus=max(1.0, (os.cpu_count() or 2) / actors),
     )
     start = time.perf_counter()
-    cols = score_conversations(ModelSpec(path=str(model_dir)), rows, cfg)
+    cols = score_conversations(ModelSpec(model=str(model_dir)), rows, cfg)
     return float(cols["nll"].sum()), int(cols["n_tokens"].sum()), time.perf_counter() - start
 
 

@@ -100,7 +100,7 @@ def phase_pipeline(model: Path, args: argparse.Namespace) -> dict:
         sampling=sampling,
         batch_size=64,
         dtype="float32" if args.tiny else "bfloat16",
-        num_gpus_per_replica=0 if args.tiny else 1,
+        num_gpus=0 if args.tiny else 1,
     )
     rows = prompts(model, args.rows)
     start = time.perf_counter()
@@ -164,16 +164,17 @@ def phase_perplexity(model: Path, args: argparse.Namespace) -> dict:
     import ray
 
     from hiwar.assets import load_seed_conversations
-    from hiwar.evaluation.config import ModelSpec, PerplexityConfig
+    from hiwar.evaluation.config import PerplexityConfig
     from hiwar.evaluation.examples import perplexity_rows
     from hiwar.evaluation.perplexity.job import run_perplexity
+    from hiwar.models.spec import ModelSpec
 
     ray.init(include_dashboard=False, log_to_driver=False)
     gpu = ray.cluster_resources().get("GPU", 0) > 0
     rows, _ = perplexity_rows(load_seed_conversations() * (1 if args.tiny else 10))
     cfg = PerplexityConfig(actors=1, batch_size=64, num_gpus=1.0 if gpu else 0.0, window=1024, stride=512)
     start = time.perf_counter()
-    summary = run_perplexity(ModelSpec(path=str(model)), rows, cfg, Path(args.workdir) / "perplexity")
+    summary = run_perplexity(ModelSpec(model=str(model)), rows, cfg, Path(args.workdir) / "perplexity")
     seconds = time.perf_counter() - start
     return {"conversations": len(rows), "seconds": seconds, "perplexity": summary["perplexity"], "gpu": gpu}
 

@@ -114,7 +114,7 @@ def demo_config(out: Path, models: dict[str, Path], conversations: int, workers:
         "generation": {
             "engine": "transformers",
             "model": str(out / "models" / "teacher"),
-            "replicas": 1,
+            "actors": 1,
             "batch_size": 64,
             # No repetition penalty: a tiny model's role markers are single tokens, and penalising them breaks turns.
             # Two exchanges take at most ~200 tokens: a longer output is a runaway (rejected as truncated), and a batch

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field, model_validator
 
 from hiwar.models.options import LoadOptions
+from hiwar.resources import RESOURCE_FIELDS, ActorResources
 from hiwar.section import Section
 
 if TYPE_CHECKING:
@@ -33,15 +34,10 @@ class SamplingConfig(Section):
 
 # EngineConfig keys that say how fast or on what hardware an engine runs, never what it writes: a change to them
 # leaves finished work current (see hiwar/markers.py).
-ENGINE_RESOURCE_KEYS = frozenset(
+ENGINE_RESOURCE_KEYS = RESOURCE_FIELDS | frozenset(
     {
-        "replicas",
-        "batch_size",
-        "num_cpus_per_replica",
-        "num_gpus_per_replica",
         "tensor_parallel_size",
         "pipeline_parallel_size",
-        "accelerator_type",
         "api_key_env",
         "micro_batch_size",
         "request_timeout_s",
@@ -50,19 +46,15 @@ ENGINE_RESOURCE_KEYS = frozenset(
 )
 
 
-class EngineConfig(LoadOptions):
-    """Which engine runs which model, with what resources. Shared by generation and RAVEN replies."""
+class EngineConfig(ActorResources, LoadOptions):
+    """Which engine runs which model, with what resources (the actor-pool keys of :class:`ActorResources`: one
+    actor per engine replica). Shared by generation, RAVEN replies and the judge."""
 
     engine: Literal["vllm", "transformers", "openai"] = Field("transformers", description="Engine, by name.")
     model: str = Field("", description="Hub id or local folder of the model (for openai: the served model name).")
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
-    replicas: int = Field(1, ge=1, description="Engine actors (vLLM engines or HF generate actors).")
-    batch_size: int = Field(16, ge=1, description="Rows per batch sent to one actor.")
-    num_cpus_per_replica: float = Field(1.0, gt=0)
-    num_gpus_per_replica: float = Field(0.0, ge=0)
     tensor_parallel_size: int = Field(1, ge=1)
     pipeline_parallel_size: int = Field(1, ge=1)
-    accelerator_type: str | None = Field(None, description="Ray accelerator type, e.g. 'A100' or 'H100'.")
     max_model_len: int | None = Field(None, ge=16)
     dtype: str = Field("auto", description="'auto', 'float32', 'bfloat16', 'float16'.")
     engine_kwargs: dict[str, Any] = Field(default_factory=dict, description="Extra vLLM engine arguments.")
@@ -97,6 +89,14 @@ class EngineConfig(LoadOptions):
     max_retries: int = Field(
         3, ge=0, description="openai engine: retries of a request that failed to connect or got 429/5xx."
     )
+
+    def gpus_per_actor(self) -> float:
+        """A vLLM engine needs tensor x pipeline parallel GPUs (or num_gpus, if more); a served model none."""
+        if self.engine == "openai":
+            return 0.0
+        if self.engine == "vllm":
+            return max(float(self.tensor_parallel_size * self.pipeline_parallel_size), self.num_gpus)
+        return self.num_gpus
 
     def ref(self, where: str = "generation") -> ModelRef:
         """The engine's model for :mod:`hiwar.models.loader`."""

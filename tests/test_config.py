@@ -7,7 +7,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hiwar.config import RESOLVED_NAME, RunConfig, apply_overrides, load_config, parse_override, save_resolved
+from hiwar.config import (
+    RESOLVED_NAME,
+    RunConfig,
+    apply_overrides,
+    load_config,
+    parse_override,
+    save_resolved,
+    to_yaml,
+)
 from hiwar.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -159,7 +167,7 @@ def test_local_cpu_config_runs_the_demo_models_locally() -> None:
     assert config.cluster.address is None and config.cluster.dashboard_host == "127.0.0.1"
     assert config.generation.engine == "transformers" and config.generation.model == "runs/demo/models/teacher"
     assert layout.dataset == Path("runs/local/dataset")
-    assert [(t.name, t.path) for t in evaluation_targets(config, layout)] == [
+    assert [(t.name, t.model) for t in evaluation_targets(config, layout)] == [
         ("student", "runs/local/models/student"),  # fine-tuned by this run, then the baseline
         ("student-base", "runs/demo/models/student-base"),
     ]
@@ -179,3 +187,51 @@ def test_paper_config_is_the_papers_scale_on_shared_storage() -> None:
     targets = [t.name for t in evaluation_targets(config, layout)]
     assert targets[:2] == ["aragpt2-mega", "arabiangpt-08b-v2"] and len(targets) == 5
     assert config.evaluation.split == "test" and config.human_eval.raters >= 2
+
+
+OLD_STYLE = """
+generation: {replicas: 3, num_cpus_per_replica: 2, num_gpus_per_replica: 0.5, batch_size: 4}
+evaluation:
+  models: [{name: q, path: org/q, trust_remote_code: true}, org/r]
+  raven: {actors: 2, engine: {replicas: 5, num_gpus_per_replica: 1}}
+judge: {replicas: 4, num_cpus_per_replica: 3}
+"""
+NEW_STYLE = [  # the same settings under the new names, as --set overrides
+    "generation={actors: 3, num_cpus: 2, num_gpus: 0.5, batch_size: 4}",
+    "evaluation.models=[{name: q, model: org/q, trust_remote_code: true}, org/r]",
+    "evaluation.raven={actors: 2, engine: {actors: 5, num_gpus: 1}}",
+    "judge={actors: 4, num_cpus: 3}",
+]
+
+
+def test_old_key_names_resolve_as_the_new_ones(tmp_path: Path) -> None:
+    old = load_config(write(tmp_path, OLD_STYLE))
+    new = load_config(None, NEW_STYLE)
+    for section in ("generation", "evaluation", "judge"):
+        assert getattr(old, section).model_dump() == getattr(new, section).model_dump(), section
+    gen, engine = new.generation, new.evaluation.raven.engine
+    assert (gen.actors, gen.num_cpus, gen.num_gpus, engine.actors, engine.num_gpus) == (3, 2.0, 0.5, 5, 1.0)
+    assert (new.judge.actors, new.judge.num_cpus) == (4, 3.0)
+    assert [(s.name, s.model) for s in old.evaluation.model_specs()] == [("q", "org/q"), ("org--r", "org/r")]
+    assert "replicas" not in to_yaml(old)  # the resolved config speaks the new names only
+    assert load_config(None, ["generation.replicas=2"]).generation.actors == 2  # --set with the old name
+
+
+def test_both_names_of_one_key_is_one_line() -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(None, ["generation.replicas=2", "generation.actors=3"])
+    assert "actors and replicas are one key (actors); give one" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_resource_keys_leave_the_evaluation_key_alone(tmp_path: Path) -> None:
+    from hiwar.evaluation.run import evaluation_key
+    from hiwar.run_layout import RunLayout
+
+    def key(*overrides: str) -> dict:
+        config = load_config(None, [f"run_dir={tmp_path}", "evaluation.models=[org/q]", *overrides])
+        return evaluation_key(config, RunLayout(config))
+
+    base = key()
+    assert base["evaluation models"]["org--q"]["path"] == "org/q"
+    assert key("evaluation.raven.engine.replicas=4", "evaluation.perplexity.accelerator_type=A100") == base
+    assert key("evaluation.perplexity.dtype=float32") != base  # a key that decides the scores does count

@@ -75,12 +75,12 @@ def test_evaluation_targets_are_trained_models_then_baselines(tmp_path: Path) ->
         "evaluation.models=[org/baseline, {name: a, path: elsewhere}]",
     )
     targets = evaluation_targets(config, RunLayout(config))
-    assert [(t.name, t.path) for t in targets] == [
+    assert [(t.name, t.model) for t in targets] == [
         ("a", str(tmp_path / "models" / "a")),
         ("org--baseline", "org/baseline"),
     ]
     bare = config_for(tmp_path, "evaluation.models=[org/baseline]")
-    assert [t.path for t in evaluation_targets(bare, RunLayout(bare))] == ["org/baseline"]
+    assert [t.model for t in evaluation_targets(bare, RunLayout(bare))] == ["org/baseline"]
 
 
 def _finish(layout: RunLayout, stage: str, config) -> None:

@@ -164,19 +164,18 @@ def _capacity(groups: Sequence[NodeGroup], gpus: float, cpus: float, accelerator
 def fit_problems(config: Any, groups: Sequence[NodeGroup], where: str = "template") -> list[str]:
     """Where a run config asks for more than the node groups offer (empty list: it fits).
 
-    Generation: each engine needs tensor_parallel_size x pipeline_parallel_size GPUs on one node; ``replicas``
-    engines must fit at the groups' max_workers. Training: ``num_workers`` workers with their
-    ``resources_per_worker``, for every model (with its overrides).
+    Generation: each engine needs its GPUs (``EngineConfig.gpus_per_actor``: tensor_parallel_size x
+    pipeline_parallel_size for vLLM) on one node; ``actors`` engines must fit at the groups' max_workers.
+    Training: ``num_workers`` workers with their ``resources_per_worker``, for every model (with its overrides).
     """
     problems = []
     gen = config.generation
-    gen_gpus = gen.tensor_parallel_size * gen.pipeline_parallel_size if gen.engine == "vllm" else 0
-    gen_gpus = max(gen_gpus, gen.num_gpus_per_replica)
+    gen_gpus = gen.gpus_per_actor()
     if gen_gpus:
-        room = _capacity(groups, gen_gpus, gen.num_cpus_per_replica, gen.accelerator_type)
-        if room < gen.replicas:
+        room = _capacity(groups, gen_gpus, gen.num_cpus, gen.accelerator_type)
+        if room < gen.actors:
             problems.append(
-                f"{where}: generation asks for {gen.replicas} engine(s) of {gen_gpus:g} GPU(s) "
+                f"{where}: generation asks for {gen.actors} engine(s) of {gen_gpus:g} GPU(s) "
                 f"(accelerator {gen.accelerator_type or 'any'}); the node groups hold {room}"
             )
     training = config.training

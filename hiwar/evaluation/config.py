@@ -2,49 +2,18 @@
 
 from __future__ import annotations
 
-import logging
-import re
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
-from hiwar.engine_config import EngineConfig, SamplingConfig
+from hiwar.engine_config import ENGINE_RESOURCE_KEYS, EngineConfig, SamplingConfig
 from hiwar.judge.config import JudgeMetricConfig
-from hiwar.models.options import LoadOptions
+from hiwar.models.spec import ModelSpec, default_name
+from hiwar.resources import ActorResources
 from hiwar.section import Section
 
-if TYPE_CHECKING:
-    from hiwar.models.loader import ModelRef
-
-log = logging.getLogger(__name__)
-
-
-class ModelSpec(LoadOptions):
-    """One model under evaluation."""
-
-    name: str = Field("", description="Short name in the report (default: derived from the path).")
-    path: str = Field(..., min_length=1, description="Hub id or local folder (e.g. <run_dir>/models/aragpt2).")
-
-    def ref(self) -> ModelRef:
-        """This model for :mod:`hiwar.models.loader`."""
-        from hiwar.models.loader import model_ref
-
-        return model_ref(self.path, self, f"evaluation.models ({self.name})")
-
-    @model_validator(mode="after")
-    def _default_name(self) -> ModelSpec:
-        if not self.name:
-            self.name = default_name(self.path)
-        return self
-
-
-def default_name(path: str) -> str:
-    """A readable, filesystem-safe name for a model path or hub id (``org/model`` -> ``org--model``)."""
-    text = path.rstrip("/").replace("\\", "/")
-    parts = [p for p in text.split("/") if p not in ("", ".", "..")]
-    tail = "--".join(parts[-2:]) if parts else "model"
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", tail)
-
+# Where evaluation's models sit in the config, for messages about one of them (ModelSpec.ref).
+MODELS_WHERE = "evaluation.models"
 
 GREEDY = {"temperature": 0.0, "top_p": 1.0, "top_k": -1, "repetition_penalty": 1.0, "max_tokens": 256}
 
@@ -54,25 +23,12 @@ def greedy_engine() -> EngineConfig:
     return EngineConfig(engine="transformers", sampling=SamplingConfig(**GREEDY))
 
 
-class ActorConfig(Section):
-    """An actor pool: how many actors, each with what resources, fed how many rows at a time."""
+class ActorConfig(ActorResources):
+    """An actor pool (:class:`ActorResources`) and the precision its model runs in."""
 
-    actors: int = Field(1, ge=1, description="Actors in the pool; each loads the model once.")
-    batch_size: int = Field(16, ge=1, description="Rows (conversations or turns) per batch sent to one actor.")
-    num_cpus: float = Field(1.0, gt=0, description="CPUs per actor (also its torch thread count on CPU).")
-    num_gpus: float = Field(0.0, ge=0, description="GPUs per actor; 0 runs on CPU.")
     dtype: str = Field(
         "auto", description="'auto' (float32 on CPU, bfloat16 on GPU), 'float32', 'bfloat16', 'float16'."
     )
-
-    def ray_resources(self) -> dict[str, float]:
-        """``map_batches`` resource arguments: GPUs only when asked for and the cluster has them."""
-        import ray
-
-        gpus = self.num_gpus if self.num_gpus > 0 and ray.cluster_resources().get("GPU", 0) >= self.num_gpus else 0
-        if self.num_gpus > 0 and not gpus:
-            log.warning("asked for %s GPU(s) per actor but the cluster has none; running on CPU", self.num_gpus)
-        return {"num_cpus": self.num_cpus, "num_gpus": gpus}
 
 
 class PerplexityConfig(ActorConfig):
@@ -149,7 +105,8 @@ class EvaluationConfig(Section):
     """Which models are scored, on what, and how."""
 
     models: list[ModelSpec | str] = Field(
-        default_factory=list, description="Models: hub ids or folders, or {name, path, trust_remote_code}."
+        default_factory=list,
+        description="Models: hub ids or folders, or {name, model (or path), trust_remote_code, ...loading keys}.",
     )
     dataset: str | None = Field(None, description="Dataset folder or Parquet/JSONL file (default: <run_dir>/dataset).")
     split: str = Field("test", description="Split of a hiwar dataset folder to score.")
@@ -171,7 +128,15 @@ class EvaluationConfig(Section):
 
     @field_validator("models")
     @classmethod
-    def _unique_names(cls, value: list[ModelSpec | str]) -> list[ModelSpec | str]:
+    def _entries(cls, value: list[ModelSpec | str]) -> list[ModelSpec | str]:
+        # A training key here would be silently ignored: the entry was likely meant for training.models.
+        for index, entry in enumerate(value):
+            keys = entry.training_keys_set() if isinstance(entry, ModelSpec) else []
+            if keys:
+                raise ValueError(
+                    f"models[{index}] ({entry.name}): '{keys[0]}' is a training key (training.models); an "
+                    "evaluation entry takes name, model (or path) and the loading keys"
+                )
         names = [m.name if isinstance(m, ModelSpec) else default_name(m) for m in value]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -180,4 +145,8 @@ class EvaluationConfig(Section):
 
     def model_specs(self) -> list[ModelSpec]:
         """The models as :class:`ModelSpec` (plain strings become specs named after their path)."""
-        return [m if isinstance(m, ModelSpec) else ModelSpec(path=m) for m in self.models]
+        return [m if isinstance(m, ModelSpec) else ModelSpec(model=m) for m in self.models]
+
+
+# Evaluation keys that say how the work runs or where it reads and writes, never what is scored or how.
+RESOURCE_KEYS = ENGINE_RESOURCE_KEYS | {"max_tokens_per_batch", "concurrent_jobs", "output_dir", "dataset", "models"}

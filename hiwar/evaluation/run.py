@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from hiwar.config import RunConfig, save_resolved
-from hiwar.errors import ConfigError, DataError, HiwarError, describe_error
-from hiwar.evaluation.config import EvaluationConfig, ModelSpec
-from hiwar.generation.config import ENGINE_RESOURCE_KEYS
-from hiwar.lineage import finite, folder_stamp, write_json
+from hiwar.errors import ConfigError, DataError, HiwarError
+from hiwar.evaluation.config import RESOURCE_KEYS
+from hiwar.evaluation.model_evaluation import ModelEvaluation
+from hiwar.lineage import folder_stamp
+from hiwar.models.spec import ModelSpec
 from hiwar.run_layout import RunLayout
 
 log = logging.getLogger(__name__)
@@ -35,12 +36,12 @@ def evaluation_targets(config: RunConfig, layout: RunLayout) -> list[ModelSpec]:
     """This run's fine-tuned models (``training.models``, in their layout folders), then ``evaluation.models``
     (a baseline that names a trained model's folder or name is that model)."""
     trained = [
-        ModelSpec(name=m.name, path=str(layout.model_dir(m)), trust_remote_code=m.trust_remote_code)
+        ModelSpec(name=m.name, model=str(layout.model_dir(m)), trust_remote_code=m.trust_remote_code)
         for m in config.training.models
     ]
-    taken = {spec.path for spec in trained} | {spec.name for spec in trained}
+    taken = {spec.model for spec in trained} | {spec.name for spec in trained}
     baselines = config.evaluation.model_specs()
-    return trained + [m for m in baselines if m.path not in taken and m.name not in taken]
+    return trained + [m for m in baselines if m.model not in taken and m.name not in taken]
 
 
 def finished_targets(config: RunConfig, layout: RunLayout) -> list[ModelSpec]:
@@ -48,25 +49,11 @@ def finished_targets(config: RunConfig, layout: RunLayout) -> list[ModelSpec]:
     untrained = {str(layout.model_dir(m)): layout.model_marker(m) for m in config.training.models}
     targets = []
     for spec in evaluation_targets(config, layout):
-        if spec.path in untrained and not untrained[spec.path].is_file():
-            log.warning("%s: not trained yet (no %s); not evaluated", spec.name, untrained[spec.path])
+        if spec.model in untrained and not untrained[spec.model].is_file():
+            log.warning("%s: not trained yet (no %s); not evaluated", spec.name, untrained[spec.model])
         else:
             targets.append(spec)
     return targets
-
-
-# Evaluation keys that say how the work runs or where it reads and writes, never what is scored or how.
-RESOURCE_KEYS = ENGINE_RESOURCE_KEYS | {
-    "actors",
-    "batch_size",
-    "num_cpus",
-    "num_gpus",
-    "max_tokens_per_batch",
-    "concurrent_jobs",
-    "output_dir",
-    "dataset",
-    "models",
-}
 
 
 def evaluation_key(config: RunConfig, layout: RunLayout) -> dict[str, Any]:
@@ -81,7 +68,7 @@ def evaluation_key(config: RunConfig, layout: RunLayout) -> dict[str, Any]:
     except DataError:
         data = None  # no dataset yet: a marker made from one is out of date
     models = {
-        s.name: {"path": s.path, "trust_remote_code": s.trust_remote_code, "folder": folder_stamp(s.path)}
+        s.name: {"path": s.model, "trust_remote_code": s.trust_remote_code, "folder": folder_stamp(s.model)}
         for s in evaluation_targets(config, layout)
     }
     return {
@@ -97,7 +84,7 @@ def resolve_models(config: RunConfig, models: list[str] | None) -> list[ModelSpe
     """The models to score: ``models`` (paths or ids) when given, else this run's trained models and
     ``evaluation.models``; names made unique."""
     if models:
-        specs = [ModelSpec(path=m) for m in models]
+        specs = [ModelSpec(model=m) for m in models]
     else:
         specs = [m.model_copy() for m in finished_targets(config, RunLayout(config))]
     if not specs:
@@ -141,36 +128,6 @@ def log_skipped(convs: list[Any]) -> None:
         log.warning("skipping %d conversation(s): %s (e.g. %s)", info["count"], reason, ", ".join(info["examples"]))
 
 
-def run_metric(name: str, out_dir: Path, key: dict[str, Any], compute: Callable[[], dict]) -> dict[str, Any]:
-    """Run one metric for one model unless its marker says it is done; failures become a status, not a
-    crash."""
-    from hiwar.markers import check, sidecar, write_marker
-
-    summary_path = out_dir / "summary.json"
-    verdict = check(sidecar(summary_path), key, output=summary_path)
-    if verdict.done:
-        log.info("%s: finished before (marker %s), skipping", name, verdict.marker)
-        return {"status": "ok", "resumed": True, **json.loads(summary_path.read_text(encoding="utf-8"))}
-    if verdict.stale:
-        log.info("%s: made with other inputs (%s); computing it again", name, verdict.what_changed())
-    try:
-        summary = compute()
-    except HiwarError as err:
-        return _failed(name, out_dir, str(err))
-    except Exception as err:  # noqa: BLE001 - one model's failure must not stop the rest
-        return _failed(name, out_dir, describe_error(err))
-    summary = finite(summary)
-    write_json(summary_path, summary)
-    write_marker(sidecar(summary_path), key)
-    return {"status": "ok", "resumed": False, **summary}
-
-
-def _failed(name: str, out_dir: Path, reason: str) -> dict[str, Any]:
-    log.error("%s failed: %s", name, reason)
-    write_json(out_dir / "failed.json", {"status": "failed", "reason": reason})
-    return {"status": "failed", "reason": reason}
-
-
 def resolve_transformers_names() -> None:
     """Resolve, on the calling thread, the top-level transformers names that the evaluation threads import.
 
@@ -196,130 +153,6 @@ def run_in_threads(calls: dict[Any, Callable[[], Any]], max_workers: int) -> dic
     with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(calls))), thread_name_prefix="eval") as pool:
         futures = {key: pool.submit(call) for key, call in calls.items()}
         return {key: future.result() for key, future in futures.items()}
-
-
-def resolved_window(spec: ModelSpec, window: int | None) -> int:
-    """The sliding window in tokens: the model's context (read from its config), or the configured window,
-    which may not exceed it.
-
-    Raises:
-        ConfigError: ``evaluation.perplexity.window`` is above the model's context.
-    """
-    from hiwar.models.loader import context_length, load_config
-
-    context = context_length(load_config(spec.ref()))
-    if window and window > context:
-        raise ConfigError(
-            f"evaluation.perplexity.window={window}: above {spec.name}'s context of {context} tokens "
-            "(leave it unset to use the whole context)"
-        )
-    return window or context
-
-
-def preflight_problem(spec: ModelSpec) -> str | None:
-    """Why the model cannot be scored (the preflight's first problem), or None."""
-    from hiwar.models.preflight import check_model
-
-    problems = check_model(spec.ref(), "transformers").problems
-    return problems[0] if problems else None
-
-
-class ModelEvaluation:
-    """Both metrics of one model; a model that cannot be loaded fails both with the same reason."""
-
-    def __init__(
-        self,
-        spec: ModelSpec,
-        convs: list[Any],
-        ev: EvaluationConfig,
-        seed: int,
-        data: dict[str, Any],
-        model_dir: Path,
-    ) -> None:
-        self.spec, self.convs, self.ev, self.data = spec, convs, ev, data
-        self.seed = ev.raven.seed if ev.raven.seed is not None else seed
-        self.model_dir = model_dir  # RunLayout.evaluation_model
-        self.base_key = {
-            "model": spec.model_dump(),
-            "weights": folder_stamp(spec.path),
-            "dataset": data["fingerprint"],
-            "split": data["split"],
-        }
-        # Checked here, on the driver before Ray starts: a model that cannot load fails both its metrics with
-        # the reason, without an actor ever starting for it.
-        self.load_problem = preflight_problem(spec)
-
-    METRICS = ("perplexity", "raven")
-
-    def run_one(self, metric: str) -> dict[str, Any]:
-        """One metric's result (with its status), from its marker when it is finished already."""
-        if not getattr(self.ev, metric).enabled:
-            return {"status": "disabled"}
-        compute, key = (
-            (self.perplexity, self.perplexity_key()) if metric == "perplexity" else (self.raven, self.raven_key())
-        )
-        return run_metric(f"{self.spec.name}/{metric}", self.model_dir / metric, key, compute)
-
-    def result(self, metrics: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        """``{name, path, trust_remote_code, perplexity: {...}, raven: {...}}`` with a status per metric."""
-        spec = self.spec
-        return {"name": spec.name, "path": spec.path, "trust_remote_code": spec.trust_remote_code, **metrics}
-
-    def check_model(self) -> None:
-        """Raise (once checked, from cache) when the model cannot be loaded (:mod:`hiwar.models.preflight`)."""
-        if self.load_problem:
-            raise HiwarError(f"cannot be loaded: {self.load_problem}")
-
-    def perplexity_key(self) -> dict[str, Any]:
-        """What the perplexity result depends on."""
-        ppl = self.ev.perplexity
-        return {
-            **self.base_key,
-            "mask": ppl.mask,
-            "window": ppl.window,
-            "stride": ppl.stride,
-            "dtype": ppl.dtype,
-        }
-
-    def perplexity(self) -> dict[str, Any]:
-        """Perplexity, bits per byte and bits per char of the split."""
-        from hiwar.evaluation.examples import perplexity_rows
-        from hiwar.evaluation.perplexity.job import run_perplexity
-        from hiwar.evaluation.perplexity.nll import effective_stride
-
-        rows, skipped = perplexity_rows(self.convs)
-        self.check_model()
-        if not rows:
-            raise DataError("no scorable conversations: " + json.dumps(skipped.to_dict(), ensure_ascii=False))
-        ppl = self.ev.perplexity
-        window = resolved_window(self.spec, ppl.window)
-        cfg = ppl.model_copy(update={"window": window, "stride": effective_stride(window, ppl.stride)})
-        summary = run_perplexity(self.spec, rows, cfg, self.model_dir / "perplexity")
-        return {
-            **summary,
-            "mask": ppl.mask,
-            "window": window,
-            "stride": cfg.stride,
-            "skipped": skipped.to_dict(),
-        }
-
-    def raven_key(self) -> dict[str, Any]:
-        """What the RAVEN result depends on (not the pool's size or resources)."""
-        settings = self.ev.raven.model_dump(exclude={"actors", "batch_size", "num_cpus", "num_gpus"})
-        return {**self.base_key, "raven": settings, "seed": self.seed}
-
-    def raven(self) -> dict[str, Any]:
-        """RAVEN with its interval and per-topic values."""
-        from hiwar.evaluation.examples import raven_rows
-        from hiwar.evaluation.raven.job import run_raven
-
-        rv = self.ev.raven
-        rows, skipped = raven_rows(self.convs, rv.turns, rv.max_turns, rv.max_conversations, self.seed)
-        self.check_model()
-        if not rows:
-            raise DataError("no assistant turns to score: " + json.dumps(skipped.to_dict(), ensure_ascii=False))
-        summary = run_raven(self.spec, rows, rv, self.seed, self.model_dir / "raven")
-        return {**summary, "encoder": rv.encoder, "pooling": rv.pooling, "skipped": skipped.to_dict()}
 
 
 def run_evaluate(config: RunConfig, models: list[str] | None = None, dataset: str | None = None) -> Path:

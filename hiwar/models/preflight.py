@@ -146,8 +146,8 @@ def config_model_refs(config: Any) -> list[tuple[ModelRef, str]]:
     gen = config.generation
     if gen.model:
         found.append((gen.ref("generation"), gen.engine))
-    found += [(spec.ref(i), "transformers") for i, spec in enumerate(config.training.models)]
-    found += [(spec.ref(), "transformers") for spec in config.evaluation.model_specs()]
+    found += [(spec.ref(f"training.models[{i}]"), "transformers") for i, spec in enumerate(config.training.models)]
+    found += [(spec.ref("evaluation.models"), "transformers") for spec in config.evaluation.model_specs()]
     judges = (("judge", config.judge), ("generation.judge", gen.judge), ("evaluation.judge", config.evaluation.judge))
     found += [(judge.ref(key), judge.engine) for key, judge in judges if judge.enabled and judge.model]
     return found

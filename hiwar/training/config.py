@@ -7,16 +7,17 @@ given there (``lora``) replaces the shared one as a whole, its missing keys taki
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+import re
+from typing import Literal
 
 from pydantic import Field, ValidationError, model_validator
 
-from hiwar.models.options import LoadOptions
+from hiwar.models.spec import ModelSpec, default_name
 from hiwar.section import Section
 
-if TYPE_CHECKING:
-    from hiwar.models.loader import ModelRef
-
+# Where training's models sit in the config, for messages about one of them (ModelSpec.ref).
+MODELS_WHERE = "training.models"
+# A model's name is its folder and its Ray Train run's name.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 
@@ -31,25 +32,6 @@ class LoraSettings(Section):
         "all-linear",
         description="Module names to adapt, or 'all-linear' (every linear layer but the LM head).",
     )
-
-
-class ModelSpec(LoadOptions):
-    """One base model to fine-tune."""
-
-    name: str = Field(..., pattern=NAME_PATTERN, description="Short name: Ray run name and output folder name.")
-    model: str = Field(..., min_length=1, description="Hub id or local folder of the base model.")
-    output_dir: str | None = Field(None, description="Model folder (default: <run_dir>/models/<name>).")
-    overrides: dict[str, Any] = Field(
-        default_factory=dict,
-        description="Training keys for this model only, e.g. {learning_rate: 2.0e-5, fsdp: true}.",
-    )
-
-    def ref(self, index: int | None = None) -> ModelRef:
-        """This base model for :mod:`hiwar.models.loader` (``index``: its place in ``training.models``, for
-        messages)."""
-        from hiwar.models.loader import model_ref
-
-        return model_ref(self.model, self, f"training.models{'' if index is None else f'[{index}]'} ({self.name})")
 
 
 class TrainingConfig(Section):
@@ -127,6 +109,13 @@ class TrainingConfig(Section):
 
     @model_validator(mode="after")
     def _check(self) -> TrainingConfig:
+        for index, spec in enumerate(self.models):
+            if not re.fullmatch(NAME_PATTERN, spec.name):
+                derived = f" (derived from model {spec.model!r})" if spec.name == default_name(spec.model) else ""
+                raise ValueError(
+                    f"models[{index}]: name {spec.name!r}{derived} is not a folder name: letters, digits, '_', '.', "
+                    "'-', starting with a letter or digit; give the entry a 'name'"
+                )
         names = [spec.name for spec in self.models]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:

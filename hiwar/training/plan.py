@@ -18,9 +18,10 @@ from hiwar.config import RunConfig
 from hiwar.dataset_layout import is_dataset_dir, read_split, resolve_split, split_files
 from hiwar.errors import ConfigError, DataError
 from hiwar.lineage import code_version, fingerprint, folder_stamp
+from hiwar.models.spec import ModelSpec
 from hiwar.record import Conversation
 from hiwar.run_layout import RunLayout
-from hiwar.training.config import ModelSpec, TrainingConfig
+from hiwar.training.config import TrainingConfig
 
 log = logging.getLogger(__name__)
 

@@ -21,9 +21,10 @@ from typing import Any
 from hiwar.config import RunConfig
 from hiwar.errors import ConfigError, DataError, HiwarError, JobFailed, describe_error
 from hiwar.lineage import code_version
+from hiwar.models.spec import ModelSpec
 from hiwar.record import utc_now
 from hiwar.run_layout import MODEL_MARKER, RunLayout
-from hiwar.training.config import ModelSpec, TrainingConfig
+from hiwar.training.config import MODELS_WHERE, TrainingConfig
 from hiwar.training.export import export_model
 from hiwar.training.plan import TrainingData, load_training_data, model_key, pending_models, select_models
 
@@ -37,7 +38,7 @@ def _prepare_tokenizer(spec: ModelSpec, index: int = 0) -> tuple[Any, str]:
     from hiwar.models.preflight import require_runnable
     from hiwar.training.data import chat_template_of
 
-    ref = spec.ref(index)
+    ref = spec.ref(f"{MODELS_WHERE}[{index}]")
     require_runnable(ref, "transformers")
     tokenizer = load_tokenizer(ref)
     if not getattr(tokenizer, "is_fast", False):
@@ -53,7 +54,7 @@ def fit_max_seq_len(config: RunConfig, spec: ModelSpec) -> TrainingConfig:
     from hiwar.models.loader import load_config, model_positions
 
     settings = config.training.for_model(spec)
-    positions = model_positions(load_config(spec.ref()))
+    positions = model_positions(load_config(spec.ref(MODELS_WHERE)))
     if not positions or settings.max_seq_len <= positions:
         return settings
     explicit = "max_seq_len" in config.training.model_fields_set or "max_seq_len" in spec.overrides
@@ -254,7 +255,7 @@ def train_one(
         layout.model_dir(spec),
         tokenizer=tokenizer[0],
         lora=settings.lora.enabled,
-        base_model=spec.ref(),
+        base_model=spec.ref(MODELS_WHERE),
         config=config,
         files={
             "dataset.json": data.info,

@@ -17,7 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from hiwar.training.config import ModelSpec, TrainingConfig
+from hiwar.models.spec import ModelSpec
+from hiwar.training.config import MODELS_WHERE, TrainingConfig
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ def load_tokenizer(spec: ModelSpec, chat_template: str) -> Any:
     """The base model's tokenizer with the chat template used for training, and its EOS and pad tokens."""
     from hiwar.models.loader import load_tokenizer as load
 
-    return load(spec.ref(), chat_template)
+    return load(spec.ref(MODELS_WHERE), chat_template)
 
 
 def load_model(spec: ModelSpec, settings: TrainingConfig, precision: str) -> Any:
@@ -50,7 +51,7 @@ def load_model(spec: ModelSpec, settings: TrainingConfig, precision: str) -> Any
     if settings.lora.enabled and precision != "fp32":
         dtype = torch.bfloat16 if precision == "bf16" else torch.float16  # frozen base in half
     kwargs = {"attn_implementation": settings.attn_implementation} if settings.attn_implementation else {}
-    model = load_causal_lm(spec.ref(), dtype, **kwargs)
+    model = load_causal_lm(spec.ref(MODELS_WHERE), dtype, **kwargs)
     if not settings.lora.enabled:
         return model
     from peft import LoraConfig, get_peft_model

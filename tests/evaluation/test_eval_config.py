@@ -19,7 +19,7 @@ def test_models_as_paths_or_mappings() -> None:
         ],
     )
     specs = config.evaluation.model_specs()
-    assert [(s.name, s.path, s.trust_remote_code) for s in specs] == [
+    assert [(s.name, s.model, s.trust_remote_code) for s in specs] == [
         ("models--aragpt2", "runs/x/models/aragpt2", False),
         ("qwen", "Qwen/Qwen2.5-7B-Instruct", True),
     ]
@@ -35,8 +35,33 @@ def test_bad_evaluation_config_names_the_key() -> None:
         load_config(None, ["evaluation.perplexity.mask=user"])
 
 
+@pytest.mark.parametrize("key", ["overrides: {learning_rate: 1.0}", "output_dir: out"])
+def test_a_training_key_in_an_evaluation_entry_is_one_line(key: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(None, [f"evaluation.models=[org/a, {{name: b, model: org/b, {key}}}]"])
+    name = key.split(":")[0]
+    assert f"models[1] (b): '{name}' is a training key (training.models)" in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_an_evaluation_models_key_keeps_the_path_name_markers_always_had() -> None:
+    from hiwar.evaluation.model_evaluation import model_key
+    from hiwar.models.spec import ModelSpec
+
+    spec = ModelSpec(name="q", model="org/q", trust_remote_code=True)
+    assert model_key(spec) == {
+        "name": "q",
+        "path": "org/q",
+        "trust_remote_code": True,
+        "revision": None,
+        "eos_token": None,
+        "pad_token": None,
+        "allow_weight_mismatch": False,
+    }
+
+
 def test_a_metric_is_reused_only_with_the_same_key_and_redone_otherwise(tmp_path: Path, caplog) -> None:
-    from hiwar.evaluation.run import run_metric
+    from hiwar.evaluation.model_evaluation import run_metric
 
     calls = []
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from hiwar.config import load_config
-from hiwar.evaluation.config import ModelSpec
+from hiwar.models.spec import ModelSpec
 from hiwar.records_io import write_parquet
 from tests.evaluation.helpers import conversation
 
@@ -53,7 +53,7 @@ def _reference_replies(config, model: Path) -> dict[str, str]:
             {"role": "user", "content": user2},
         ]
         requests.append({"request_id": f"c{i}", "seed": 0, "messages": messages})
-    engine = reply_engine(ModelSpec(path=str(model)), config.evaluation.raven)
+    engine = reply_engine(ModelSpec(model=str(model)), config.evaluation.raven)
     out = generate_texts(ray.data.from_items(requests), engine).to_pandas()
     return dict(zip(out["request_id"], out["generated_text"], strict=True))
 

@@ -32,7 +32,8 @@ def test_overrides_apply_to_their_model_only():
         ),
         ("training.models=[{name: a, model: m, overrides: {max_seq_len: 0}}]", "overrides.max_seq_len"),
         ("training.models=[{name: a, model: m}, {name: a, model: n}]", "duplicate name(s) a"),
-        ("training.models=[{name: 'a b', model: m}]", "training.models.0.name"),
+        ("training.models=[{name: 'a b', model: m}]", "models[0]: name 'a b' is not a folder name"),
+        ("training.models=[{model: ./_m}]", "models[0]: name '_m' (derived from model './_m') is not a folder name"),
         ("training.fsdp=true", "fsdp needs GPU workers"),
         ("training.precision=bf16", "precision bf16 needs GPU workers"),
         (
@@ -46,6 +47,11 @@ def test_bad_training_config_is_one_clear_line(override, message):
         load_config(None, [override])
     assert message in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_a_model_without_a_name_is_named_after_it():
+    config = load_config(None, ["training.models=[{model: org/base-1}, {name: b, path: m/b}]"])
+    assert [(m.name, m.model) for m in config.training.models] == [("org--base-1", "org/base-1"), ("b", "m/b")]
 
 
 def test_gpu_settings_validate_when_workers_have_gpus():

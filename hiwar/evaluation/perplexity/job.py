@@ -6,7 +6,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from hiwar.evaluation.config import ModelSpec, PerplexityConfig
+from hiwar.evaluation.config import MODELS_WHERE, PerplexityConfig
+from hiwar.models.spec import ModelSpec
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +22,7 @@ def score_conversations(spec: ModelSpec, rows: list[dict[str, Any]], cfg: Perple
     scored = ds.map_batches(
         PerplexityScorer,
         fn_constructor_kwargs={
-            "model": spec.ref(),
+            "model": spec.ref(MODELS_WHERE),
             "mask": cfg.mask,
             "window": cfg.window,
             "stride": cfg.stride,
@@ -29,9 +30,7 @@ def score_conversations(spec: ModelSpec, rows: list[dict[str, Any]], cfg: Perple
             "dtype": cfg.dtype,
             "num_threads": cfg.num_cpus,
         },
-        batch_size=cfg.batch_size,
-        compute=ray.data.ActorPoolStrategy(size=cfg.actors),
-        **cfg.ray_resources(),
+        **cfg.ray_args(),
     )
     table = scored.to_pandas()
     return {col: table[col].to_numpy() for col in table.columns}

@@ -11,7 +11,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from hiwar.evaluation.config import ModelSpec, RavenConfig
+from hiwar.evaluation.config import RavenConfig
+from hiwar.models.spec import ModelSpec
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +23,7 @@ def reply_engine(spec: ModelSpec, cfg: RavenConfig) -> Any:
     """The configured reply engine pointed at the model under test."""
     from hiwar.models.options import LoadOptions
 
-    return cfg.engine.model_copy(update={"model": spec.path, **spec.model_dump(include=set(LoadOptions.model_fields))})
+    return cfg.engine.model_copy(update={"model": spec.model, **spec.model_dump(include=set(LoadOptions.model_fields))})
 
 
 def reply_dataset(spec: ModelSpec, rows: list[dict[str, Any]], cfg: RavenConfig) -> Any:
@@ -32,7 +33,7 @@ def reply_dataset(spec: ModelSpec, rows: list[dict[str, Any]], cfg: RavenConfig)
     from hiwar.generation.engines import generate_texts
 
     requests = [{**{key: row[key] for key in REQUEST_COLUMNS}, "reference": row["reference"]} for row in rows]
-    ds = ray.data.from_items(requests, override_num_blocks=max(1, min(len(rows), 4 * cfg.engine.replicas)))
+    ds = ray.data.from_items(requests, override_num_blocks=max(1, min(len(rows), 4 * cfg.engine.actors)))
     return generate_texts(ds, reply_engine(spec, cfg))
 
 
@@ -62,7 +63,6 @@ def replies_frame(spec: ModelSpec, rows: list[dict[str, Any]], out: Any) -> Any:
 
 def similarity_stage(ds: Any, cfg: RavenConfig) -> Any:
     """``ds`` (``request_id``, ``generated_text``, ``reference``) through the encoder actor pool."""
-    import ray
 
     from hiwar.evaluation.raven.stage import ReplySimilarity
 
@@ -77,10 +77,8 @@ def similarity_stage(ds: Any, cfg: RavenConfig) -> Any:
             "trust_remote_code": cfg.encoder_trust_remote_code,
             "num_threads": cfg.num_cpus,
         },
-        batch_size=cfg.batch_size,
         batch_format="pyarrow",
-        compute=ray.data.ActorPoolStrategy(size=cfg.actors),
-        **cfg.ray_resources(),
+        **cfg.ray_args(),
     )
 
 
@@ -108,16 +106,18 @@ def run_raven(spec: ModelSpec, rows: list[dict[str, Any]], cfg: RavenConfig, see
     ``turns.parquet``."""
     import pandas as pd
 
+    from hiwar.engine_config import ENGINE_RESOURCE_KEYS
+    from hiwar.evaluation.model_evaluation import model_key
     from hiwar.evaluation.raven.score import reply_languages, summarize_raven
     from hiwar.generation.language import identify_all
-    from hiwar.markers import check, sidecar, write_marker
+    from hiwar.markers import check, flatten, sidecar, write_marker
 
     out_dir.mkdir(parents=True, exist_ok=True)
     replies_path, key = (
         out_dir / "replies.parquet",
         {
-            "model": spec.model_dump(),
-            "engine": cfg.engine.model_dump(),
+            "model": model_key(spec),
+            "engine": flatten(cfg.engine, skip=ENGINE_RESOURCE_KEYS),
             "requests": [r["request_id"] for r in rows],
             "seed": seed,
         },

@@ -114,19 +114,13 @@ def engine_fields(cfg: EngineConfig) -> dict[str, Any]:
 
 
 def generate_hf(ds: Any, cfg: EngineConfig) -> Any:
-    """Run ``ds`` through a pool of :class:`HFGenerator` actors (``cfg.replicas`` of them)."""
-    import ray.data
-
+    """Run ``ds`` through a pool of :class:`HFGenerator` actors (``cfg.actors`` of them)."""
     check_model(cfg)
     # Ray Data's actor pools restart a dead actor (max_restarts=-1) and retry its batch on a live one
     # (max_task_retries=-1) by default, so a crashed engine actor loses no rows.
     return ds.map_batches(
         HFGenerator,
-        fn_constructor_kwargs={"cfg": engine_fields(cfg), "num_threads": int(cfg.num_cpus_per_replica)},
-        batch_size=cfg.batch_size,
+        fn_constructor_kwargs={"cfg": engine_fields(cfg), "num_threads": int(cfg.num_cpus)},
         batch_format="pyarrow",
-        compute=ray.data.ActorPoolStrategy(size=cfg.replicas),
-        num_cpus=cfg.num_cpus_per_replica,
-        num_gpus=cfg.num_gpus_per_replica,
-        accelerator_type=cfg.accelerator_type,
+        **cfg.ray_args(),
     )

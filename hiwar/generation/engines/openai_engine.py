@@ -292,7 +292,7 @@ def generate_openai(ds: Any, cfg: EngineConfig) -> Any:
     processor_cfg = HttpRequestProcessorConfig(
         url=cfg.base_url.rstrip("/") + ("/chat/completions" if chat else "/completions"),
         batch_size=cfg.batch_size,
-        concurrency=cfg.replicas,
+        concurrency=cfg.actors,
         session_factory=SafeSessionFactory(SecretStr(key) if key else None, cfg.request_timeout_s, cfg.max_retries),
         max_retries=0,  # SafeSession retries itself and never lets a request fail the batch
     )

