@@ -6,7 +6,9 @@
 
 Prints both corpus perplexities (they must agree) and tokens per second, as ratios to the baseline measured in
 the same run. The Ray figure includes actor start-up and model loading; the in-process figure is the batched
-scorer alone.
+scorer alone. Each scorer's useful FLOP/s (real tokens only, causal attention) is given as a share of this
+machine's float32 matrix-multiply peak, measured in the same run (``benchmarks/flops.py``), and the load average
+is printed with the figures.
 """
 
 from __future__ import annotations
@@ -37,8 +39,9 @@ def conversations(n: int) -> list[list[dict[str, str]]]:
     return out
 
 
-def baseline(model, tokenizer, convs: list) -> tuple[float, int, float]:
-    """One conversation per forward pass: ``model(input_ids, labels=...)``; NLL = loss x scored tokens."""
+def baseline(model, tokenizer, convs: list, lengths: list[int]) -> tuple[float, int, float]:
+    """One conversation per forward pass: ``model(input_ids, labels=...)``; NLL = loss x scored tokens (each
+    conversation's token count goes to ``lengths``)."""
     import torch
 
     from hiwar.training.data import tokenize_conversation
@@ -47,6 +50,7 @@ def baseline(model, tokenizer, convs: list) -> tuple[float, int, float]:
     with torch.inference_mode():
         for messages in convs:
             enc = tokenize_conversation(tokenizer, messages, 100_000)
+            lengths.append(len(enc["input_ids"]))
             count = sum(1 for t in enc["labels"][1:] if t != -100)
             loss = model(input_ids=torch.tensor([enc["input_ids"]]), labels=torch.tensor([enc["labels"]])).loss
             nll, tokens = nll + float(loss) * count, tokens + count
@@ -101,6 +105,8 @@ def main() -> None:
     import ray
     import torch
 
+    from flops import forward_flops, matmul_peak, shaped_peak
+
     from hiwar.models.loader import ModelRef, load_causal_lm, load_tokenizer
     from hiwar.tiny_models import TinySpec, build_tiny_model
 
@@ -116,8 +122,10 @@ def main() -> None:
         f"model: GPT-2 {args.layers} layers x {args.hidden}, {sum(p.numel() for p in model.parameters()):,} "
         f"parameters; {len(convs)} conversations; {os.cpu_count()} CPUs"
     )
+    peak = matmul_peak(threads=os.cpu_count() or 1)
+    lengths: list[int] = []
     results = {
-        "per-example loop (baseline)": baseline(model, tokenizer, convs),
+        "per-example loop (baseline)": baseline(model, tokenizer, convs, lengths),
         "hiwar batched scorer (in process)": hiwar_in_process(model, tokenizer, convs, args.max_tokens),
     }
     ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
@@ -129,13 +137,24 @@ def main() -> None:
         ray.shutdown()
     base_nll, base_tokens, base_time = results["per-example loop (baseline)"]
     base_ppl = math.exp(base_nll / base_tokens)
-    print(f"{'scorer':55s} {'perplexity':>12s} {'rel. diff':>10s} {'tokens/s':>10s} {'speed-up':>9s}")
+    useful = forward_flops(model, lengths)
+    longest, mean = max(lengths), sum(lengths) / len(lengths)
+    print(
+        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; sequences: mean {mean:.0f}, longest "
+        f"{longest} tokens; float32 matmul peak {peak / 1e9:.1f} GFLOP/s (1024^3); the model's MLP shape at the "
+        f"mean length {shaped_peak(round(mean), args.hidden) / 1e9:.1f} GFLOP/s"
+    )
+    print(f"useful work: {useful / 1e9:.2f} GFLOP (real tokens only, causal attention)")
+    print(
+        f"{'scorer':55s} {'perplexity':>12s} {'rel. diff':>10s} {'tokens/s':>10s} {'speed-up':>9s} "
+        f"{'GFLOP/s':>8s} {'of peak':>8s}"
+    )
     for name, (nll, tokens, seconds) in results.items():
         ppl = math.exp(nll / tokens)
         assert tokens == base_tokens, f"{name}: scored {tokens} tokens, baseline {base_tokens}"
         print(
             f"{name:55s} {ppl:12.6f} {abs(ppl - base_ppl) / base_ppl:10.2e} {tokens / seconds:10.0f} "
-            f"{base_time / seconds:8.2f}x"
+            f"{base_time / seconds:8.2f}x {useful / seconds / 1e9:8.2f} {useful / seconds / peak:8.1%}"
         )
 
 
