@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
 from hiwar.engine_config import ENGINE_RESOURCE_KEYS, EngineConfig, SamplingConfig
 from hiwar.judge.config import JudgeMetricConfig
-from hiwar.models.spec import ModelSpec, default_name
+from hiwar.models.spec import TRAINING_KEYS, ModelSpec, default_name
 from hiwar.resources import ActorResources
 from hiwar.section import Section
 
@@ -150,3 +150,9 @@ class EvaluationConfig(Section):
 
 # Evaluation keys that say how the work runs or where it reads and writes, never what is scored or how.
 RESOURCE_KEYS = ENGINE_RESOURCE_KEYS | {"max_tokens_per_batch", "concurrent_jobs", "output_dir", "dataset", "models"}
+
+
+def model_key(spec: ModelSpec) -> dict[str, Any]:
+    """The model's part of every evaluation key: its name, its ``path`` (the key evaluation markers have always
+    written) and its loading keys."""
+    return {**spec.model_dump(exclude={"model", *TRAINING_KEYS}), "path": spec.model}

@@ -11,17 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from hiwar.errors import ConfigError, DataError, HiwarError, describe_error
-from hiwar.evaluation.config import MODELS_WHERE, RESOURCE_KEYS, EvaluationConfig
+from hiwar.evaluation.config import MODELS_WHERE, RESOURCE_KEYS, EvaluationConfig, model_key
 from hiwar.lineage import finite, folder_stamp, write_json
-from hiwar.models.spec import TRAINING_KEYS, ModelSpec
+from hiwar.models.spec import ModelSpec
 
 log = logging.getLogger(__name__)
-
-
-def model_key(spec: ModelSpec) -> dict[str, Any]:
-    """The model's part of every evaluation key: its name, its ``path`` (the key evaluation markers have always
-    written) and its loading keys."""
-    return {**spec.model_dump(exclude={"model", *TRAINING_KEYS}), "path": spec.model}
 
 
 def run_metric(name: str, out_dir: Path, key: dict[str, Any], compute: Callable[[], dict]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from hiwar.evaluation.config import RavenConfig
+from hiwar.evaluation.config import RavenConfig, model_key
 from hiwar.models.spec import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,6 @@ def run_raven(spec: ModelSpec, rows: list[dict[str, Any]], cfg: RavenConfig, see
     import pandas as pd
 
     from hiwar.engine_config import ENGINE_RESOURCE_KEYS
-    from hiwar.evaluation.model_evaluation import model_key
     from hiwar.evaluation.raven.score import reply_languages, summarize_raven
     from hiwar.generation.language import identify_all
     from hiwar.markers import check, flatten, sidecar, write_marker
