@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from hiwar.config import RESOLVED_NAME, RunConfig
+from hiwar.dataset_layout import STATS_FILE
 from hiwar.lineage import code_text, code_version
 from hiwar.run_layout import RunLayout
 
@@ -28,7 +29,7 @@ def _scalars(data: dict[str, Any], keys: tuple[str, ...] | None = None) -> list[
 
 
 def _dataset_section(layout: RunLayout) -> list[str]:
-    stats = _read_json(layout.dataset / "stats.json")
+    stats = _read_json(layout.dataset / STATS_FILE)
     lines = ["## Dataset", f"Folder: `{layout.dataset}` (card: `{layout.dataset / 'README.md'}`)", ""]
     if stats is None:
         return lines + ["No stats.json (generation did not finish)."]

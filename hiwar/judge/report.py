@@ -8,6 +8,8 @@ from typing import Any
 
 from hiwar.judge.config import OVERALL
 
+SUMMARY = "summary.json"  # a judge run's numbers, beside report.md
+
 NA = "-"
 
 
@@ -91,7 +93,7 @@ def write_summary(out: Path, summary: dict[str, Any]) -> None:
     """Write ``summary.json`` and ``report.md``."""
     from hiwar.lineage import finite, write_json
 
-    write_json(out / "summary.json", finite(summary))
+    write_json(out / SUMMARY, finite(summary))
     (out / "report.md").write_text(render_summary(summary), encoding="utf-8")
 
 

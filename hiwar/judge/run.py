@@ -22,7 +22,6 @@ from hiwar.judge.rubric import Rubric
 from hiwar.run_layout import RunLayout
 
 log = logging.getLogger(__name__)
-SUMMARY = "summary.json"
 
 
 def judge_dir(config: RunConfig, out_dir: str | None = None) -> Path:
@@ -84,6 +83,7 @@ def summary_text(out: Path) -> str:
     """``hiwar judge``'s console summary of a finished judge folder (its ``summary.json``)."""
     import json
 
+    from hiwar.judge.report import SUMMARY
     from hiwar.judge.report import summary_text as render
 
     return render(json.loads((out / SUMMARY).read_text(encoding="utf-8")), out)
