@@ -20,7 +20,7 @@ def parse_and_validate(batch: Any, validation: dict[str, Any], max_tokens: int) 
     (they are rebuilt from the grid when needed)."""
     import pyarrow as pa
 
-    from hiwar.generation import metrics
+    from hiwar.generation import live_counters
 
     cfg = ValidationConfig.model_validate(validation)
     rows, tally, repairs, accepted, tokens = [], Counter(), Counter(), 0, 0
@@ -45,7 +45,7 @@ def parse_and_validate(batch: Any, validation: dict[str, Any], max_tokens: int) 
         if reasons:
             tally[reasons[0]] += 1
         repairs.update(kind for kind, n in parsed.repairs.items() if n)  # outputs with each kind
-    metrics.record(len(rows), accepted, dict(tally), tokens, dict(repairs))
+    live_counters.record(len(rows), accepted, dict(tally), tokens, dict(repairs))
     return pa.Table.from_pylist(rows, schema=WORK_SCHEMA)  # the schema keeps only the work columns
 
 

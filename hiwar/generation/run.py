@@ -181,7 +181,7 @@ def run_generate(config: RunConfig, force: bool = False) -> Path:
 
 def finalize(config: RunConfig, out: Path, n_prompts: int, result: Any, skipped: int) -> dict[str, Any]:
     """Build the dataset folder from every finished shard; returns the stats."""
-    from hiwar.generation.outputs import assemble, read_work, write_rejects, write_splits
+    from hiwar.generation.assemble import assemble, read_work, write_rejects, write_splits
     from hiwar.generation.prompting import resolve_format
     from hiwar.generation.stats import build_stats
     from hiwar.judge.filter import apply_judge_filter
@@ -219,7 +219,7 @@ def run_split(config: RunConfig, dataset: str | Path | None = None) -> Path:
         HiwarError: the folder is not a hiwar dataset.
     """
     from hiwar.dataset_layout import STATS_FILE, is_dataset_dir, read_stats
-    from hiwar.generation.outputs import write_splits
+    from hiwar.generation.assemble import write_splits
     from hiwar.outdirs import check_output_dirs
     from hiwar.records_io import read_records
 

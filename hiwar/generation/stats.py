@@ -7,9 +7,9 @@ from collections import Counter
 from typing import Any
 
 from hiwar.config import RunConfig
+from hiwar.generation.assemble import Assembled, per_key
 from hiwar.generation.card import distribution, rejects_by_reason
 from hiwar.generation.language import Detection, foreign_languages
-from hiwar.generation.outputs import Assembled, per_key
 from hiwar.generation.parse import REPAIR_KINDS
 from hiwar.generation.validate import DUPLICATE, NEAR_DUPLICATE, NOT_ARABIC, REQUEST_FAILED
 

@@ -54,7 +54,7 @@ def apply_judge_filter(config: RunConfig, dataset: Path, assembled: Any) -> dict
     Raises:
         ConfigError: thresholds off the rubric. HiwarError: the judge cannot run. JobFailed: its Ray job failed.
     """
-    from hiwar.generation.outputs import reject_row
+    from hiwar.generation.assemble import reject_row
     from hiwar.judge.items import conversation_items
     from hiwar.judge.job import judge_items
     from hiwar.judge.summary import item_scores

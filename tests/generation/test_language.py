@@ -202,8 +202,8 @@ def test_reject_rows_stats_and_card_carry_the_languages(tmp_path: Path) -> None:
     import pyarrow.parquet as pq
 
     from hiwar.config import load_config
+    from hiwar.generation.assemble import assemble, write_rejects
     from hiwar.generation.card import render_card
-    from hiwar.generation.outputs import assemble, write_rejects
     from hiwar.generation.postprocess import parse_and_validate
     from hiwar.generation.shard_chain import ChainResult
     from hiwar.generation.stats import build_stats
