@@ -9,7 +9,6 @@ import yaml
 
 from hiwar.config import (
     RESOLVED_NAME,
-    RunConfig,
     apply_overrides,
     load_config,
     parse_override,
@@ -34,12 +33,6 @@ def test_defaults_without_file() -> None:
     assert config.generation.sampling.temperature == 0.3
     assert config.generation.sampling.top_p == 0.9
     assert config.generation.sampling.repetition_penalty == 1.2
-
-
-@pytest.mark.parametrize("name", ["local-cpu.yaml", "paper-gpu.yaml"])
-def test_shipped_configs_load(name: str) -> None:
-    config = load_config(REPO / "configs" / name)
-    assert isinstance(config, RunConfig)
 
 
 def test_paper_config_is_paper_scale() -> None:
