@@ -25,7 +25,13 @@ class ClusterConfig(Section):
     num_gpus: int | None = Field(None, ge=0, description="GPUs of an embedded cluster (default: detected).")
     include_dashboard: bool = Field(True, description="Start the Ray dashboard with an embedded cluster.")
     dashboard_host: str = Field("127.0.0.1", description="Dashboard bind address; 0.0.0.0 exposes it.")
-    dashboard_port: int = Field(8265, ge=1, le=65535)
+    dashboard_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Dashboard port of an embedded cluster (default: 8265, or the next free one when another Ray "
+        "holds it; a port given here must be free).",
+    )
     namespace: str = Field("hiwar", description="Ray namespace for hiwar's named actors and jobs.")
     object_store_memory: int | None = Field(None, ge=78_643_200, description="Bytes for an embedded cluster.")
     log_to_driver: bool = Field(True, description="Forward worker logs to this process.")

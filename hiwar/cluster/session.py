@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from hiwar.cluster.config import ClusterConfig
 from hiwar.errors import HiwarError
@@ -44,17 +45,15 @@ def connect(config: ClusterConfig | None = None) -> RaySession:
         return _describe(embedded=False)
     address = resolve_address(config)
     if address is None:
-        # The dashboard binds to loopback unless the config says otherwise: an open dashboard runs arbitrary jobs.
-        context = ray.init(
-            num_cpus=config.num_cpus,
-            num_gpus=config.num_gpus,
-            include_dashboard=config.include_dashboard,
-            dashboard_host=config.dashboard_host,
-            dashboard_port=config.dashboard_port,
-            namespace=config.namespace,
-            object_store_memory=config.object_store_memory,
-            log_to_driver=config.log_to_driver,
-        )
+        try:
+            context = _init_embedded(ray, config)
+        except ValueError as err:  # Ray's "Failed to bind to 127.0.0.1:8265 because it's already occupied..."
+            if "occupied" not in str(err):
+                raise
+            raise HiwarError(
+                f"cluster.dashboard_port={config.dashboard_port}: {str(err).split('. ')[0]} "
+                "(leave it unset to take the next free port)"
+            ) from err
         session = _describe(embedded=True, context=context)
     else:
         wait_reachable(address, config.connect_timeout_s, "cluster.address" if config.address else "RAY_ADDRESS")
@@ -65,6 +64,22 @@ def connect(config: ClusterConfig | None = None) -> RaySession:
         session = _describe(embedded=False, context=context)
     log.info("Ray at %s; dashboard: %s", session.address, session.dashboard_url or "off")
     return session
+
+
+def _init_embedded(ray: Any, config: ClusterConfig) -> Any:
+    """Start an embedded Ray; the dashboard binds to loopback unless the config says otherwise (an open
+    dashboard runs arbitrary jobs). No ``dashboard_port``: Ray takes 8265 or the next free port, so a second
+    cluster on the same machine (another user's, a test's) does not stop this one."""
+    return ray.init(
+        num_cpus=config.num_cpus,
+        num_gpus=config.num_gpus,
+        include_dashboard=config.include_dashboard,
+        dashboard_host=config.dashboard_host,
+        dashboard_port=config.dashboard_port,
+        namespace=config.namespace,
+        object_store_memory=config.object_store_memory,
+        log_to_driver=config.log_to_driver,
+    )
 
 
 def _host_port(address: str) -> tuple[str, int] | None:
