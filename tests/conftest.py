@@ -43,10 +43,17 @@ def tiny_encoder(tmp_path_factory: pytest.TempPathFactory, tiny_gpt2: Path) -> P
 
 
 @pytest.fixture(scope="session")
-def ray_local():
-    """One local Ray cluster for the whole session (4 logical CPUs so Ray Data and Ray Train never starve)."""
+def ray_local(tmp_path_factory: pytest.TempPathFactory):
+    """One local Ray cluster for the whole session (4 logical CPUs so Ray Data and Ray Train never starve).
+    Its workers log every model load (``hiwar.models.loader.LOAD_LOG_ENV``), so tests can count them."""
+    import os
+
     import ray
 
+    from hiwar.models.loader import LOAD_LOG_ENV
+
+    # Set before Ray starts: its workers inherit the environment of the process that started it.
+    os.environ.setdefault(LOAD_LOG_ENV, str(tmp_path_factory.mktemp("model-loads") / "loads.tsv"))
     if not ray.is_initialized():
         ray.init(num_cpus=4, include_dashboard=False, namespace="hiwar-tests", log_to_driver=False)
     yield ray

@@ -121,7 +121,8 @@ class EvaluationConfig(Section):
     concurrent_jobs: int = Field(
         2,
         ge=1,
-        description="(model, metric) jobs run at the same time, each a Ray Data job with its own actors; a job "
+        description="Evaluation jobs run at the same time (a model's one-pool job, or one per metric), each a Ray "
+        "Data job with its own actors; a job "
         "whose actors do not fit yet waits for resources, so this only overlaps work when the cluster has room "
         "(1: one at a time).",
     )

@@ -17,7 +17,6 @@ import json
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -197,16 +196,17 @@ def run_evaluate(config: RunConfig, models: list[str] | None = None, dataset: st
     ]
     session = connect(config.cluster)
     try:
-        # (model, metric) jobs are independent: overlapping them hides each job's actor start-up (importing
-        # torch and loading the model), which dominates on small data. Results keep the config's order.
-        # RAVEN jobs come first: they are the longer ones, so the short ones fill in after.
-        calls = {
-            (i, metric): partial(e.run_one, metric)
-            for metric in sorted(ModelEvaluation.METRICS, key=lambda m: m != "raven")
+        # A model's jobs (both metrics over one pool, or one per metric: ModelEvaluation.jobs) and other
+        # models' are independent: overlapping them hides each job's actor start-up (importing torch and
+        # loading the model), which dominates on small data. Results keep the config's order. Jobs with RAVEN
+        # come first: they are the longer ones, so the short ones fill in after.
+        jobs = [((i, metrics), call) for i, e in enumerate(evals) for metrics, call in e.jobs().items()]
+        jobs.sort(key=lambda job: "raven" not in job[0][1])
+        done = run_in_threads(dict(jobs), ev.concurrent_jobs)
+        results = [
+            e.result({m: r for (j, _), out in done.items() if j == i for m, r in out.items()})
             for i, e in enumerate(evals)
-        }
-        done = run_in_threads(calls, ev.concurrent_jobs)
-        results = [e.result({m: done[i, m] for m in e.METRICS}) for i, e in enumerate(evals)]
+        ]
         pairwise = run_judge_metric(config, out_dir, results)  # evaluation.judge: scores the RAVEN replies
     finally:
         shutdown(session)

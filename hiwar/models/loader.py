@@ -309,7 +309,22 @@ def load_causal_lm(ref: ModelRef, dtype: Any = None, **kwargs: Any) -> Any:
     if problem:
         log.warning("%s: weights do not match %s: %s", ref.source, type(model).__name__, problem)
     fuse_gelu_tanh(model)
+    _note_load(ref)
     return model
+
+
+# When set, the file each causal-LM load appends a line to (process id, model): how tests count the actor pools
+# that load a model (one per model in ``hiwar evaluate``: tests/evaluation/test_one_pool.py).
+LOAD_LOG_ENV = "HIWAR_MODEL_LOAD_LOG"
+
+
+def _note_load(ref: ModelRef) -> None:
+    import os
+
+    path = os.environ.get(LOAD_LOG_ENV)
+    if path:
+        with open(path, "a", encoding="utf-8") as fh:  # one short append per line: safe across processes
+            fh.write(f"{os.getpid()}\t{ref.source}\n")
 
 
 def fuse_gelu_tanh(model: Any) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,15 +37,25 @@ def score_conversations(spec: ModelSpec, rows: list[dict[str, Any]], cfg: Perple
     return {col: table[col].to_numpy() for col in table.columns}
 
 
-def run_perplexity(spec: ModelSpec, rows: list[dict[str, Any]], cfg: PerplexityConfig, out_dir: Path) -> dict:
+def run_perplexity(
+    spec: ModelSpec,
+    rows: list[dict[str, Any]],
+    cfg: PerplexityConfig,
+    out_dir: Path,
+    scores: Callable[[], dict[str, Any]] | None = None,
+) -> dict:
     """Score ``rows`` with ``spec``; write ``conversations.parquet``; return the summary (also for the
-    report)."""
+    report).
+
+    ``scores`` gives the scorer's columns when another job computed them (the model's one pool,
+    ``hiwar.evaluation.model_worker``); by default this job scores ``rows`` in its own pool.
+    """
     import numpy as np
     import pandas as pd
 
     from hiwar.evaluation.perplexity.metrics import summarize_perplexity
 
-    cols = score_conversations(spec, rows, cfg)
+    cols = scores() if scores else score_conversations(spec, rows, cfg)
     frame = pd.DataFrame(cols).sort_values("id", kind="stable")
     with np.errstate(divide="ignore", invalid="ignore"):
         frame["perplexity"] = np.where(frame["n_tokens"] > 0, np.exp(frame["nll"] / frame["n_tokens"]), np.nan)

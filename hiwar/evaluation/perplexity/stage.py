@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 import numpy as np
 
@@ -30,14 +31,39 @@ class PerplexityScorer:
         dtype: str = "auto",
         num_threads: float = 1.0,
     ) -> None:
-        from hiwar.models.loader import context_length, load_causal_lm, load_tokenizer, pick_device, resolve_dtype
+        from hiwar.models.loader import load_causal_lm, load_tokenizer, pick_device, resolve_dtype
 
-        self.device = pick_device(num_threads)
-        self.tokenizer = load_tokenizer(model)
-        self.model = load_causal_lm(model, resolve_dtype(dtype, self.device)).to(self.device).eval()
-        context = context_length(self.model.config, self.tokenizer)
+        device = pick_device(num_threads)
+        tokenizer = load_tokenizer(model)
+        lm = load_causal_lm(model, resolve_dtype(dtype, device)).to(device).eval()
+        self._use(lm, tokenizer, device, mask, window, stride, max_tokens_per_batch)
+
+    @classmethod
+    def on_loaded(
+        cls,
+        lm: Any,
+        tokenizer: Any,
+        device: Any,
+        mask: str = "assistant",
+        window: int | None = None,
+        stride: int | None = None,
+        max_tokens_per_batch: int = 8192,
+    ) -> PerplexityScorer:
+        """A scorer over a model and tokenizer loaded already (``hiwar.evaluation.model_worker`` shares them
+        with the reply generator)."""
+        scorer = cls.__new__(cls)
+        scorer._use(lm, tokenizer, device, mask, window, stride, max_tokens_per_batch)
+        return scorer
+
+    def _use(
+        self, lm: Any, tokenizer: Any, device: Any, mask: str, window: int | None, stride: int | None, max_tokens: int
+    ) -> None:
+        from hiwar.models.loader import context_length
+
+        self.model, self.tokenizer, self.device = lm, tokenizer, device
+        context = context_length(lm.config, tokenizer)
         self.window = min(window or context, context)
-        self.stride, self.mask, self.max_tokens = stride, mask, max_tokens_per_batch
+        self.stride, self.mask, self.max_tokens = stride, mask, max_tokens
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         from hiwar.evaluation.perplexity.encoding import encode_for_scoring, scored_contents, text_size

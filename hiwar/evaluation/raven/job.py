@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -101,34 +102,57 @@ def replies_and_scores(spec: ModelSpec, rows: list[dict[str, Any]], cfg: RavenCo
     return replies_frame(spec, rows, out), out[SCORE_COLUMNS]
 
 
-def run_raven(spec: ModelSpec, rows: list[dict[str, Any]], cfg: RavenConfig, seed: int, out_dir: Path) -> dict:
+def replies_key(spec: ModelSpec, rows: list[dict[str, Any]], cfg: RavenConfig, seed: int) -> dict[str, Any]:
+    """What the saved replies depend on (their own marker's key)."""
+    from hiwar.engine_config import ENGINE_RESOURCE_KEYS
+    from hiwar.markers import flatten
+
+    return {
+        "model": model_key(spec),
+        "engine": flatten(cfg.engine, skip=ENGINE_RESOURCE_KEYS),
+        "requests": [r["request_id"] for r in rows],
+        "seed": seed,
+    }
+
+
+def replies_saved(spec: ModelSpec, rows: list[dict[str, Any]], cfg: RavenConfig, seed: int, out_dir: Path) -> bool:
+    """Whether ``replies.parquet`` holds these replies already (a run killed while embedding them)."""
+    from hiwar.markers import check, sidecar
+
+    path = out_dir / "replies.parquet"
+    return check(sidecar(path), replies_key(spec, rows, cfg, seed), output=path).done
+
+
+def run_raven(
+    spec: ModelSpec,
+    rows: list[dict[str, Any]],
+    cfg: RavenConfig,
+    seed: int,
+    out_dir: Path,
+    replies: Callable[[], tuple[Any, Any]] | None = None,
+) -> dict:
     """Replies, similarities and the RAVEN summary for ``spec``; writes ``replies.parquet`` and
-    ``turns.parquet``."""
+    ``turns.parquet``.
+
+    ``replies`` gives the replies and their scores when another job computed them (the model's one pool,
+    ``hiwar.evaluation.model_worker``); by default this job writes them with the reply engine.
+    """
     import pandas as pd
 
-    from hiwar.engine_config import ENGINE_RESOURCE_KEYS
     from hiwar.evaluation.raven.score import reply_languages, summarize_raven
     from hiwar.generation.language import identify_all
-    from hiwar.markers import check, flatten, sidecar, write_marker
+    from hiwar.markers import sidecar, write_marker
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    replies_path, key = (
-        out_dir / "replies.parquet",
-        {
-            "model": model_key(spec),
-            "engine": flatten(cfg.engine, skip=ENGINE_RESOURCE_KEYS),
-            "requests": [r["request_id"] for r in rows],
-            "seed": seed,
-        },
-    )
+    replies_path = out_dir / "replies.parquet"
     scored = None
-    if check(sidecar(replies_path), key, output=replies_path).done:  # after a crash past the replies: embed them
+    if replies_saved(spec, rows, cfg, seed, out_dir):  # after a crash past the replies: embed them
         frame = pd.read_parquet(replies_path)
         log.info("%s: reusing %d saved replies", spec.name, len(frame))
     else:
-        frame, scored = replies_and_scores(spec, rows, cfg)
+        frame, scored = replies() if replies else replies_and_scores(spec, rows, cfg)
         frame.to_parquet(replies_path, index=False)
-        write_marker(sidecar(replies_path), key)
+        write_marker(sidecar(replies_path), replies_key(spec, rows, cfg, seed))
     failed = frame[frame["error"] != ""]
     ok = frame[frame["error"] == ""].reset_index(drop=True)
     if ok.empty:

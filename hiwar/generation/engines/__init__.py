@@ -77,11 +77,21 @@ def generate_texts(ds: ray.data.Dataset, cfg: EngineConfig) -> ray.data.Dataset:
     Raises:
         HiwarError: unknown engine, missing model, missing optional package (one line each).
     """
+    cfg = prepared_engine(cfg)
+    return ENGINES[cfg.engine](ds, cfg)
+
+
+def prepared_engine(cfg: EngineConfig) -> EngineConfig:
+    """``cfg`` as the engine runs it: the engine that can serve the model (:func:`runnable_engine`) and the prompt
+    format resolved (``auto`` -> ``jais`` or ``chat_template``).
+
+    Raises:
+        ConfigError: unknown engine.
+    """
     if cfg.engine not in ENGINES:
         raise ConfigError(f"generation.engine: unknown engine {cfg.engine!r} (expected one of {', '.join(ENGINES)})")
     from hiwar.generation.prompting import resolve_format
 
     cfg = runnable_engine(cfg)
     # Resolved once, here: the actors format every row the same way without reading the model's config.
-    cfg = cfg.model_copy(update={"prompt_format": resolve_format(cfg)})
-    return ENGINES[cfg.engine](ds, cfg)
+    return cfg.model_copy(update={"prompt_format": resolve_format(cfg)})

@@ -21,14 +21,27 @@ class HFGenerator:
 
     def __init__(self, cfg: dict[str, Any], num_threads: int) -> None:
         from hiwar.generation.engines.prompt_text import engine_tokenizer
-        from hiwar.models.loader import load_causal_lm, model_positions, pick_device, resolve_dtype
+        from hiwar.models.loader import load_causal_lm, pick_device, resolve_dtype
 
-        self.cfg = EngineConfig.model_validate(cfg)
-        self.device = pick_device(num_threads)
-        ref = self.cfg.ref()
-        self.tokenizer = engine_tokenizer(ref)
+        engine = EngineConfig.model_validate(cfg)
+        device = pick_device(num_threads)
+        ref = engine.ref()
+        tokenizer = engine_tokenizer(ref)
+        self._use(engine, load_causal_lm(ref, resolve_dtype(engine.dtype, device)).to(device).eval(), tokenizer, device)
+
+    @classmethod
+    def on_loaded(cls, cfg: dict[str, Any], model: Any, tokenizer: Any, device: Any) -> HFGenerator:
+        """A generator over a model and tokenizer loaded already (``hiwar.evaluation.model_worker`` shares them
+        with the perplexity scorer)."""
+        generator = cls.__new__(cls)
+        generator._use(EngineConfig.model_validate(cfg), model, tokenizer, device)
+        return generator
+
+    def _use(self, cfg: EngineConfig, model: Any, tokenizer: Any, device: Any) -> None:
+        from hiwar.models.loader import model_positions
+
+        self.cfg, self.model, self.tokenizer, self.device = cfg, model, tokenizer, device
         self.tokenizer.padding_side = "left"
-        self.model = load_causal_lm(ref, resolve_dtype(self.cfg.dtype, self.device)).to(self.device).eval()
         self.max_len = self.cfg.max_model_len or model_positions(self.model.config) or 1_000_000
 
     def __call__(self, batch: Any) -> Any:
