@@ -179,18 +179,39 @@ def _callbacks(cfg: dict[str, Any], collator: Any, world_size: int, resume_step:
     return callbacks + [RayTrainReportCallback()]
 
 
-def _resume_point() -> tuple[str | None, int]:
-    """The Hugging Face checkpoint folder inside Ray Train's latest checkpoint, and its global step."""
+def _resume_point() -> tuple[str | None, int, bool]:
+    """The Hugging Face checkpoint folder inside Ray Train's latest checkpoint, its global step, and whether it is
+    the run's last step."""
     import ray.train
 
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is None:
-        return None, 0
+        return None, 0, False
     folder = os.path.join(checkpoint.path, "checkpoint")  # local storage: the path itself, no copy
     if not os.path.isdir(folder):  # remote storage (s3://, gs://): download it once
         folder = os.path.join(checkpoint.to_directory(), "checkpoint")
     state = json.loads(Path(folder, "trainer_state.json").read_text())
-    return folder, int(state["global_step"])
+    step, last = int(state["global_step"]), int(state.get("max_steps") or 0)
+    return folder, step, 0 < last <= step
+
+
+def _finished_run(trainer: Any, folder: str) -> Any:
+    """The output of a run whose checkpoint ``folder`` is at its last step: that checkpoint's weights and state,
+    and no training.
+
+    Hugging Face's Trainer resumed from its last step still trains one step more whenever that step is not at an
+    epoch's end (it enters the epoch and checks ``max_steps`` only after a step), so a run killed after its final
+    checkpoint came back with one step too many (global step 41 of 40). The training loss is the mean of the
+    logged losses (the Trainer's own running sum is not in a checkpoint).
+    """
+    from transformers import TrainerState
+    from transformers.trainer_utils import TrainOutput
+
+    trainer._load_from_checkpoint(folder)
+    trainer.state = TrainerState.load_from_json(os.path.join(folder, "trainer_state.json"))
+    losses = [row["loss"] for row in trainer.state.log_history if "loss" in row]
+    log.info("checkpoint at the last step (%d): nothing left to train", trainer.state.global_step)
+    return TrainOutput(trainer.state.global_step, sum(losses) / len(losses) if losses else float("nan"), {})
 
 
 def train_loop_per_worker(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -214,7 +235,7 @@ def train_loop_per_worker(cfg: dict[str, Any]) -> dict[str, Any]:
     model = load_model(spec, settings, precision)
     flash = "flash" in str(getattr(model.config, "_attn_implementation", ""))
     collator = SFTCollator(pad_id=tokenizer.pad_token_id, flatten=flash)
-    resume_from, resume_step = _resume_point()
+    resume_from, resume_step, finished = _resume_point()
     output_dir = tempfile.mkdtemp(prefix=f"hiwar-{spec.name}-rank{context.get_world_rank()}-")
     has_eval = bool(data.get("validation"))
     trainer = _sft_trainer_class()(
@@ -228,7 +249,7 @@ def train_loop_per_worker(cfg: dict[str, Any]) -> dict[str, Any]:
     )
     trainer.eval_collator = SFTCollator(pad_id=tokenizer.pad_token_id, flatten=flash)
     trainer = prepare_trainer(trainer)
-    output = trainer.train(resume_from_checkpoint=resume_from)
+    output = _finished_run(trainer, resume_from) if finished else trainer.train(resume_from_checkpoint=resume_from)
     summary = _summary(trainer, output, collator, precision, resume_step)
     if cfg.get("final_dir"):  # local mode: Ray Train keeps no checkpoint, so save the final weights here
         trainer.save_model(cfg["final_dir"])
