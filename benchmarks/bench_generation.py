@@ -75,14 +75,19 @@ def direct(rows: list[dict], cfg, threads: int = 1) -> tuple[float, int]:
     """Seconds and generated tokens of the engine's actor class called in this process (model pre-loaded)."""
     import pyarrow as pa
 
+    from hiwar.generation.engines import prepared_engine
     from hiwar.generation.engines.hf_engine import HFGenerator, engine_fields
 
-    gen = HFGenerator(engine_fields(cfg), threads)
+    # As generate_texts hands it to its actors: the prompt format resolved ('auto' is not a format an actor runs).
+    gen = HFGenerator(engine_fields(prepared_engine(cfg)), threads)
     start = time.perf_counter()
     tokens = 0
     for i in range(0, len(rows), cfg.batch_size):
         out = gen(pa.Table.from_pylist(rows[i : i + cfg.batch_size]))
         tokens += sum(out.column("num_generated_tokens").to_pylist())
+        failed = [e for e in out.column("error").to_pylist() if e]
+        if failed:  # a baseline that generates nothing would flatter nothing and mean nothing
+            raise SystemExit(f"the direct engine failed {len(failed)} row(s): {failed[0]}")
     return time.perf_counter() - start, tokens
 
 

@@ -67,14 +67,13 @@ def direct(rows: list[dict], config) -> float:
     """Seconds for the engine's actor class and the parser on the judge's request rows (model pre-loaded)."""
     import pyarrow as pa
 
+    from hiwar.generation.engines import prepared_engine
     from hiwar.generation.engines.hf_engine import HFGenerator, engine_fields
-    from hiwar.generation.prompting import resolve_format
     from hiwar.judge.job import RequestBuilder
     from hiwar.judge.parse import parse_judgment
     from hiwar.judge.rubric import Rubric
 
-    cfg = config.judge
-    cfg = cfg.model_copy(update={"prompt_format": resolve_format(cfg)})
+    cfg = prepared_engine(config.judge)
     rubric = Rubric.from_human_eval(config.human_eval)
     build = RequestBuilder(cfg, rubric, config.seed, "judge")
     gen = HFGenerator(engine_fields(cfg), 1)

@@ -70,9 +70,10 @@ def hiwar_in_process(model, tokenizer, convs: list, max_tokens: int) -> tuple[fl
 
 
 def hiwar_ray(model_dir: Path, convs: list, actors: int, batch_size: int, max_tokens: int) -> tuple[float, int, float]:
-    """hiwar's Ray Data job (actor pool; start-up and model loading included)."""
+    """hiwar's Ray Data job (actor pool; start-up and model loading included). Prints when the first rows came
+    back: the start-up share of the job."""
     from hiwar.evaluation.config import PerplexityConfig
-    from hiwar.evaluation.perplexity.job import score_conversations
+    from hiwar.evaluation.perplexity.job import scored_dataset
     from hiwar.models.spec import ModelSpec
 
     rows = [
@@ -85,9 +86,13 @@ def hiwar_ray(model_dir: Path, convs: list, actors: int, batch_size: int, max_to
         max_tokens_per_batch=max_tokens,
         num_cpus=max(1.0, (os.cpu_count() or 2) / actors),
     )
-    start = time.perf_counter()
-    cols = score_conversations(ModelSpec(model=str(model_dir)), rows, cfg)
-    return float(cols["nll"].sum()), int(cols["n_tokens"].sum()), time.perf_counter() - start
+    start, first, nll, tokens = time.perf_counter(), None, 0.0, 0
+    for batch in scored_dataset(ModelSpec(model=str(model_dir)), rows, cfg).iter_batches(batch_format="pandas"):
+        first = first or time.perf_counter() - start
+        nll, tokens = nll + float(batch["nll"].sum()), tokens + int(batch["n_tokens"].sum())
+    seconds = time.perf_counter() - start
+    print(f"Ray job: first rows after {first:.1f} s of {seconds:.1f} s (start-up share {first / seconds:.0%})")
+    return nll, tokens, seconds
 
 
 def main() -> None:
@@ -104,7 +109,6 @@ def main() -> None:
 
     import ray
     import torch
-
     from flops import forward_flops, matmul_peak, shaped_peak
 
     from hiwar.models.loader import ModelRef, load_causal_lm, load_tokenizer

@@ -15,12 +15,18 @@ log = logging.getLogger(__name__)
 
 def score_conversations(spec: ModelSpec, rows: list[dict[str, Any]], cfg: PerplexityConfig) -> dict[str, Any]:
     """Per-conversation NLL, tokens, bytes and characters of ``rows`` (columns as a dict of lists)."""
+    table = scored_dataset(spec, rows, cfg).to_pandas()
+    return {col: table[col].to_numpy() for col in table.columns}
+
+
+def scored_dataset(spec: ModelSpec, rows: list[dict[str, Any]], cfg: PerplexityConfig) -> Any:
+    """The (lazy) Ray Dataset of ``rows`` through the scorer actor pool."""
     import ray
 
     from hiwar.evaluation.perplexity.stage import PerplexityScorer
 
     ds = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows), 4 * cfg.actors)))
-    scored = ds.map_batches(
+    return ds.map_batches(
         PerplexityScorer,
         fn_constructor_kwargs={
             "model": spec.ref(MODELS_WHERE),
@@ -33,8 +39,6 @@ def score_conversations(spec: ModelSpec, rows: list[dict[str, Any]], cfg: Perple
         },
         **cfg.ray_args(),
     )
-    table = scored.to_pandas()
-    return {col: table[col].to_numpy() for col in table.columns}
 
 
 def run_perplexity(
