@@ -52,11 +52,6 @@ class ActorResources(Section):
                     raise ValueError(f"{' and '.join(given)} are one key ({name}); give one")
         return data
 
-    @property
-    def replicas(self) -> int:
-        """The pool size under its older engine name (read by code not yet moved to ``actors``)."""
-        return self.actors
-
     def gpus_per_actor(self) -> float:
         """GPUs one actor wants (an engine may need more than ``num_gpus``, e.g. vLLM's tensor parallelism)."""
         return self.num_gpus

@@ -236,7 +236,7 @@ def run_round(
     from hiwar.judge.parse_stage import parse_batch
 
     # At least one block per engine replica, so every replica gets work even in a small retry round.
-    blocks = max(1, min(len(requests), 2000, max(len(requests) // cfg.batch_size, cfg.replicas)))
+    blocks = max(1, min(len(requests), 2000, max(len(requests) // cfg.batch_size, cfg.actors)))
     ds = generate_texts(ray.data.from_items(requests, override_num_blocks=blocks), cfg)
     ds = ds.map_batches(
         parse_batch,
