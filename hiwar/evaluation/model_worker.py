@@ -52,11 +52,10 @@ class ModelWorker:
     ) -> None:
         from hiwar.evaluation.perplexity.stage import PerplexityScorer
         from hiwar.generation.engines.hf_engine import HFGenerator
-        from hiwar.models.loader import load_causal_lm, load_tokenizer, pick_device, resolve_dtype
+        from hiwar.models.loader import load_for_inference, load_tokenizer
 
-        device = pick_device(num_threads)
         tokenizer = load_tokenizer(model)
-        lm = load_causal_lm(model, resolve_dtype(dtype, device)).to(device).eval()
+        lm, device = load_for_inference(model, dtype, num_threads)
         self.scorer = PerplexityScorer.on_loaded(lm, tokenizer, device, **perplexity)
         self.generator = HFGenerator.on_loaded(engine, lm, tokenizer, device)
 

@@ -327,6 +327,14 @@ def _note_load(ref: ModelRef) -> None:
             fh.write(f"{os.getpid()}\t{ref.source}\n")
 
 
+def load_for_inference(ref: ModelRef, dtype: str, num_threads: float) -> tuple[Any, Any]:
+    """The causal LM ready to score or generate, and its device: on this actor's device (:func:`pick_device`:
+    a GPU when it has one, else the CPU with ``num_threads`` torch threads), in ``dtype`` resolved for that device
+    (:func:`resolve_dtype`), in eval mode."""
+    device = pick_device(num_threads)
+    return load_causal_lm(ref, resolve_dtype(dtype, device)).to(device).eval(), device
+
+
 def fuse_gelu_tanh(model: Any) -> int:
     """Swap transformers' ``gelu_new`` (GPT-2's and AraGPT2's activation, five elementwise kernels in Python) for
     torch's fused GELU with the same tanh formula, one kernel; return how many were swapped.

@@ -31,11 +31,10 @@ class PerplexityScorer:
         dtype: str = "auto",
         num_threads: float = 1.0,
     ) -> None:
-        from hiwar.models.loader import load_causal_lm, load_tokenizer, pick_device, resolve_dtype
+        from hiwar.models.loader import load_for_inference, load_tokenizer
 
-        device = pick_device(num_threads)
         tokenizer = load_tokenizer(model)
-        lm = load_causal_lm(model, resolve_dtype(dtype, device)).to(device).eval()
+        lm, device = load_for_inference(model, dtype, num_threads)
         self._use(lm, tokenizer, device, mask, window, stride, max_tokens_per_batch)
 
     @classmethod

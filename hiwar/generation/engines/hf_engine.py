@@ -21,13 +21,13 @@ class HFGenerator:
 
     def __init__(self, cfg: dict[str, Any], num_threads: int) -> None:
         from hiwar.generation.engines.prompt_text import engine_tokenizer
-        from hiwar.models.loader import load_causal_lm, pick_device, resolve_dtype
+        from hiwar.models.loader import load_for_inference
 
         engine = EngineConfig.model_validate(cfg)
-        device = pick_device(num_threads)
         ref = engine.ref()
         tokenizer = engine_tokenizer(ref)
-        self._use(engine, load_causal_lm(ref, resolve_dtype(engine.dtype, device)).to(device).eval(), tokenizer, device)
+        model, device = load_for_inference(ref, engine.dtype, num_threads)
+        self._use(engine, model, tokenizer, device)
 
     @classmethod
     def on_loaded(cls, cfg: dict[str, Any], model: Any, tokenizer: Any, device: Any) -> HFGenerator:
