@@ -71,7 +71,9 @@ def hiwar_in_process(model, tokenizer, convs: list, max_tokens: int) -> tuple[fl
 
 def hiwar_ray(model_dir: Path, convs: list, actors: int, batch_size: int, max_tokens: int) -> tuple[float, int, float]:
     """hiwar's Ray Data job (actor pool; start-up and model loading included). Prints when the first rows came
-    back: the start-up share of the job."""
+    back: the start-up share of the job. The clock starts where ``hiwar evaluate`` joins Ray and asks for its warm
+    workers (``session.connect(warm=...)``; ``HIWAR_WARM_WORKERS=0`` measures without them)."""
+    from hiwar.cluster import warm_workers
     from hiwar.evaluation.config import PerplexityConfig
     from hiwar.evaluation.perplexity.job import scored_dataset
     from hiwar.models.spec import ModelSpec
@@ -87,6 +89,7 @@ def hiwar_ray(model_dir: Path, convs: list, actors: int, batch_size: int, max_to
         num_cpus=max(1.0, (os.cpu_count() or 2) / actors),
     )
     start, first, nll, tokens = time.perf_counter(), None, 0.0, 0
+    warm_workers.ensure(actors)
     for batch in scored_dataset(ModelSpec(model=str(model_dir)), rows, cfg).iter_batches(batch_format="pandas"):
         first = first or time.perf_counter() - start
         nll, tokens = nll + float(batch["nll"].sum()), tokens + int(batch["n_tokens"].sum())

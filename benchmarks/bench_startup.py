@@ -2,7 +2,7 @@
 
     python benchmarks/bench_startup.py                  # 4 tiny models x 3 fresh processes, then Ray: ~15 min
     python benchmarks/bench_startup.py --archs gpt2 --repeat 5 --ray-repeat 0
-    python benchmarks/bench_startup.py --repeat 0 --ray-variants plain,preload --pipeline-variants ""
+    python benchmarks/bench_startup.py --repeat 0 --ray-variants hiwar,warm --pipeline-variants hiwar,warm
 
 First, which heavy packages transformers' model code pulls in and through which module (``-X importtime``).
 
@@ -19,11 +19,14 @@ actor's submission: until its worker process exists, until its constructor start
 class and arguments arriving), until its constructor ends (tokenizer, weights), and until its first batch's rows
 come back. A fresh local Ray (2 CPUs) per run. Variants: ``plain``; ``hiwar`` (deferred imports); ``task-warmed``
 (a task imports torch in every worker first: Ray gives an actor a worker that never ran a task, so it does not
-help); ``preload`` (``hiwar.startup.ray_system_config()``: workers run ``warm_imports`` as they start), with the
-actor submitted ``--settle`` seconds after ``ray.init``.
+help); ``warm`` (:mod:`hiwar.cluster.warm_workers`: one warm worker prestarted right after ``ray.init``, as
+``hiwar generate`` does when it joins Ray, and the actor carrying its runtime env), with the actor submitted
+``--settle`` seconds after ``ray.init``. Every variant but ``warm`` runs with ``HIWAR_WARM_WORKERS=0``.
 
 Part 3, a whole Ray Data ``generate_texts`` run (one actor) started right after ``ray.init``, per variant of
-``--pipeline-variants``: seconds from ``ray.init``, and from the start of execution, to the first rows.
+``--pipeline-variants``: seconds from ``ray.init``, and from the start of execution, to the first rows. With
+``warm`` the warm worker is asked for right after ``ray.init``, as ``hiwar generate`` does, so its warm-up overlaps
+with the driver's preflight (the tokenizer check imports transformers) and Ray Data's own start-up.
 
 The machine is shared (other jobs run on its 2 cores): every figure is the minimum over repeats, CPU seconds
 (less disturbed by other jobs than wall seconds) are printed beside wall seconds, and each line carries the
@@ -123,9 +126,11 @@ def child(model_dir: str, spawned_at: float) -> None:
 
 
 def child_env(variant: str) -> dict[str, str]:
-    """The environment of a measured process: ``plain`` turns hiwar.startup's deferred imports off."""
+    """The environment of a measured process: ``plain`` turns hiwar.startup's deferred imports off; every variant
+    but ``warm`` turns warm workers off (:mod:`hiwar.cluster.warm_workers`)."""
     env = dict(os.environ)
     env.pop("HIWAR_EAGER_IMPORTS", None)
+    env["HIWAR_WARM_WORKERS"] = "1" if variant == "warm" else "0"
     if variant == "plain":
         env["HIWAR_EAGER_IMPORTS"] = "1"
     return env
@@ -227,7 +232,7 @@ class Probe:
         import hiwar.startup
 
         self.marks = {"submitted": submitted, "process": psutil.Process().create_time(), "ctor": time.time()}
-        self.marks["warm"] = hiwar.startup.warmed_at or float("nan")  # when the worker's preload finished
+        self.marks["warm"] = hiwar.startup.warmed_at or float("nan")  # when the worker's warm-up finished
         self.cpu_before = cpu_s()
         from hiwar.generation.engines.hf_engine import HFGenerator
 
@@ -263,13 +268,14 @@ def ray_run(model_dir: str, variant: str, settle: float, mode: str) -> dict:
     its marks. ``pipeline``: run ``generate_texts`` (one actor) at once and return the seconds to its first rows."""
     import ray
 
-    from hiwar.startup import ray_system_config
+    from hiwar.cluster import warm_workers
 
     started = time.time()
-    kwargs = {"_system_config": ray_system_config()} if variant == "preload" else {}
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, **kwargs)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     result: dict = {"init_s": time.time() - started, "load": load1()}
     try:
+        if variant == "warm":  # as `hiwar generate` does when it joins Ray (session.connect(warm=actors))
+            warm_workers.ensure(1)
         if mode == "pipeline":
             result.update(pipeline_first_rows(model_dir, started))
             return result
@@ -278,7 +284,8 @@ def ray_run(model_dir: str, variant: str, settle: float, mode: str) -> dict:
             warmed_pids = ray.get([warm.remote() for _ in range(2)])
         time.sleep(settle)
         result["load"] = load1()
-        actor = ray.remote(num_cpus=1)(Probe).remote(engine_cfg(model_dir), time.time())
+        options = {"runtime_env": warm_workers.take(1)} if variant == "warm" else {}
+        actor = ray.remote(num_cpus=1)(Probe).options(**options).remote(engine_cfg(model_dir), time.time())
         result.update(ray.get(actor.first_batch.remote(message_rows())))
         if variant == "task-warmed":
             result["reused_warm_worker"] = result["pid"] in warmed_pids
@@ -314,7 +321,7 @@ def spawn_ray(model_dir: Path, variant: str, settle: float, mode: str) -> dict:
 def part2(model_dir: Path, variants: list[str], repeat: int, settle: float) -> None:
     print(f"\n== Part 2: one engine actor (HFGenerator, tiny GPT-2) in a fresh local Ray, submitted {settle:g} s "
           f"after ray.init; seconds after its submission, min of {repeat} ==")  # fmt: skip
-    print("variant        ray.init  worker up  preload done  ctor start  ready  first rows  ctor CPU  load")
+    print("variant        ray.init  worker up   warmed up   ctor start  ready  first rows  ctor CPU  load")
     for variant in variants:
         runs = [spawn_ray(model_dir, variant, settle, "actor") for _ in range(repeat)]
         marks = [r["marks"] for r in runs]
@@ -352,10 +359,10 @@ def main() -> None:
     parser.add_argument("--archs", default=",".join(ARCHS))
     parser.add_argument("--variants", default="plain,hiwar", help="Part 1: plain (the before) and/or hiwar.")
     parser.add_argument("--repeat", type=int, default=3, help="Fresh processes per model and variant (0: skip).")
-    parser.add_argument("--ray-variants", default="plain,hiwar,task-warmed,preload")
+    parser.add_argument("--ray-variants", default="plain,hiwar,task-warmed,warm")
     parser.add_argument("--ray-repeat", type=int, default=2, help="Fresh Ray clusters per variant (0: skip).")
     parser.add_argument("--settle", type=float, default=20.0, help="Seconds between ray.init and the actor.")
-    parser.add_argument("--pipeline-variants", default="plain,hiwar,preload", help="Part 3 ('' to skip).")
+    parser.add_argument("--pipeline-variants", default="plain,hiwar,warm", help="Part 3 ('' to skip).")
     parser.add_argument("--model-dir", type=Path, default=Path(tempfile.gettempdir()) / "hiwar-bench-startup")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--ray-child", nargs=4, help=argparse.SUPPRESS)

@@ -56,10 +56,13 @@ class ActorResources(Section):
         """GPUs one actor wants (an engine may need more than ``num_gpus``, e.g. vLLM's tensor parallelism)."""
         return self.num_gpus
 
-    def ray_args(self) -> dict[str, Any]:
+    def ray_args(self, warm: bool = True) -> dict[str, Any]:
         """The pool's ``map_batches`` arguments: ``compute`` (a fixed pool of ``actors``), ``batch_size``,
         ``num_cpus``, ``num_gpus`` and, with GPUs, ``accelerator_type``. Ray Data LLM's processors take the same
         but the pool size as ``concurrency`` (``actors``).
+
+        ``warm``: a pool of transformers model actors, which take the warm workers waiting for them, if any
+        (:mod:`hiwar.cluster.warm_workers`: the actors then carry their ``runtime_env``).
 
         GPUs are asked for only when the cluster has that many; otherwise the actors run on CPU, since an actor
         that asks for a GPU the cluster lacks would wait forever. That is said in a warning, unless no GPU was
@@ -81,6 +84,12 @@ class ActorResources(Section):
         }
         if gpus and self.accelerator_type:
             args["accelerator_type"] = self.accelerator_type
+        if warm:
+            from hiwar.cluster import warm_workers
+
+            env = warm_workers.take(self.actors)
+            if env is not None:
+                args["runtime_env"] = env
         return args
 
 

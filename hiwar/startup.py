@@ -11,13 +11,12 @@ torch and transformers, not loading or running the model (``benchmarks/bench_sta
   availability check answering "no", then give them back the real check and, when the package is installed, a
   stand-in for the one function they use (``roc_curve``, ``linear_sum_assignment``) that imports the package on
   its first call. Their behaviour is unchanged; only the import moves to where it is used.
-- Worker preload: :data:`PRELOAD_MODULE` runs :func:`warm_imports` in every Ray worker process as the worker starts
-  (Ray's ``preload_python_modules``; :func:`ray_system_config`), so the workers Ray starts at ``ray.init`` have
-  torch and transformers imported before Ray Data asks for its actors. Opt-in: it pays off (first rows 1 s after an
-  actor's submission instead of 9) only when the actor lands on such a worker after it has warmed; in a run that
-  starts its pipeline at once on 2 cores it gained nothing, since every worker preloads, Ray Data's helper actors'
-  included (8.5-10 s of CPU and about 450 MB each). Warming workers with a task does not help: Ray never gives a
-  worker that ran a task to an actor.
+- Warm workers: :func:`warm_worker` is the setup hook of the Ray workers that hiwar starts ahead of its model actors
+  (:mod:`hiwar.cluster.warm_workers`), so an actor placed on one finds torch and transformers already imported.
+  Only those workers warm: a cluster-wide preload (Ray's ``preload_python_modules``), tried first, made every
+  worker import torch, Ray Data's helper actors and plain tasks included (8.5-10 s of CPU and about 450 MB each),
+  and slowed the demo from 145 to 165 s. Warming workers with a task does not help: Ray never gives a worker that
+  ran a task to an actor.
 
 The model loader (:mod:`hiwar.models.loader`) calls :func:`defer_optional_imports` before it imports any model code,
 so every engine and scorer gets the first cut without calling anything. ``HIWAR_EAGER_IMPORTS=1`` turns the
@@ -27,6 +26,7 @@ deferral off (``benchmarks/bench_startup.py --variants plain`` measures the "bef
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import sys
 import threading
@@ -34,7 +34,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-PRELOAD_MODULE = "hiwar.startup_preload"
 EAGER_ENV = "HIWAR_EAGER_IMPORTS"
 # What every engine and scorer actor imports, whatever its model.
 WARM_MODULES = (
@@ -141,12 +140,14 @@ def warm_imports() -> None:
     warmed_at = time.time()
 
 
-def ray_system_config() -> dict[str, Any]:
-    """``ray.init(_system_config=...)`` for a local cluster whose workers run :func:`warm_imports` as they start,
-    before Ray places an actor on them."""
-    return {"preload_python_modules": [PRELOAD_MODULE]}
+def warm_worker() -> None:
+    """Ray's worker setup hook for hiwar's model actors (:mod:`hiwar.cluster.warm_workers`): :func:`warm_imports`,
+    never raising, since a setup hook that raises ends its worker; an actor there then imports on demand."""
+    from hiwar.cluster.warm_workers import mark
 
-
-def ray_preload_env() -> dict[str, str]:
-    """The same for ``ray start``: set it in each node's environment before the node starts."""
-    return {"RAY_preload_python_modules": PRELOAD_MODULE}
+    log = logging.getLogger(__name__)
+    for step in (lambda: mark("registered"), warm_imports, lambda: mark("warm")):
+        try:
+            step()
+        except Exception:  # noqa: BLE001 - a worker must start even when its warm-up cannot run
+            log.exception("hiwar worker warm-up failed; actors will import on demand")

@@ -139,7 +139,7 @@ def test_pipeline_reruns_redo_or_refuse_by_key(tmp_path: Path, monkeypatch: pyte
     from hiwar.errors import HiwarError
     from hiwar.pipeline import run_pipeline
 
-    monkeypatch.setattr(session, "connect", lambda cluster: SimpleNamespace(dashboard_url=None))
+    monkeypatch.setattr(session, "connect", lambda cluster, warm=0: SimpleNamespace(dashboard_url=None))
     monkeypatch.setattr(session, "shutdown", lambda s: None)
     stages = ("human-eval", "report")
 

@@ -12,8 +12,11 @@ from hiwar.resources import ActorResources
 
 @pytest.fixture
 def cluster(monkeypatch: pytest.MonkeyPatch):
-    """Set what ``ray.cluster_resources()`` reports (no Ray cluster is started)."""
+    """Set what ``ray.cluster_resources()`` reports (no Ray cluster is started; warm workers off, since the
+    session's Ray may be up when this runs)."""
     import ray
+
+    monkeypatch.setenv("HIWAR_WARM_WORKERS", "0")
 
     def use(resources: dict[str, float]) -> None:
         monkeypatch.setattr(ray, "cluster_resources", lambda: dict(resources))

@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from hiwar.cluster import warm_workers
 from hiwar.cluster.config import ClusterConfig
 from hiwar.errors import HiwarError
 
@@ -30,10 +31,12 @@ def resolve_address(config: ClusterConfig) -> str | None:
     return address
 
 
-def connect(config: ClusterConfig | None = None) -> RaySession:
+def connect(config: ClusterConfig | None = None, warm: int = 0) -> RaySession:
     """Initialise Ray once per process and describe the session.
 
-    An already-initialised Ray (a test fixture, a Ray job's driver) is reused as it is.
+    An already-initialised Ray (a test fixture, a Ray job's driver) is reused as it is. ``warm``: model actors the
+    caller will start first; that many warm workers are prestarted now (:mod:`hiwar.cluster.warm_workers`), so
+    their imports overlap with the caller's own work until then.
 
     Raises:
         HiwarError: the given address cannot be reached.
@@ -42,6 +45,7 @@ def connect(config: ClusterConfig | None = None) -> RaySession:
 
     config = config or ClusterConfig()
     if ray.is_initialized():
+        warm_workers.ensure(warm)
         return _describe(embedded=False)
     address = resolve_address(config)
     if address is None:
@@ -63,6 +67,7 @@ def connect(config: ClusterConfig | None = None) -> RaySession:
             raise HiwarError(f"cluster.address={address!r}: cannot connect to Ray ({err})") from err
         session = _describe(embedded=False, context=context)
     log.info("Ray at %s; dashboard: %s", session.address, session.dashboard_url or "off")
+    warm_workers.ensure(warm)
     return session
 
 

@@ -119,15 +119,12 @@ class ModelEvaluation:
         neither metric nor RAVEN's replies finished before, and the model loads."""
         from hiwar.evaluation.raven.job import replies_saved, reply_engine
         from hiwar.generation.engines import runnable_engine
-        from hiwar.markers import check, sidecar
 
         ppl, rv = self.ev.perplexity, self.ev.raven
         if not (_ONE_POOL and ppl.enabled and rv.enabled) or self.load_problem:
             return False
-        for metric, key in (("perplexity", self.perplexity_key()), ("raven", self.raven_key())):
-            summary = self.model_dir / metric / "summary.json"
-            if check(sidecar(summary), key, output=summary).done:
-                return False
+        if any(self.finished(metric) for metric in self.METRICS):
+            return False
         engine = runnable_engine(reply_engine(self.spec, rv))
         if engine.engine != "transformers" or engine.dtype != ppl.dtype:
             return False
@@ -136,6 +133,29 @@ class ModelEvaluation:
         except HiwarError:  # no turn to score: RAVEN says so alone
             return False
         return not replies_saved(self.spec, rows, rv, self.seed, self.model_dir / "raven")
+
+    def finished(self, metric: str) -> bool:
+        """Whether ``metric``'s result is written already for the same inputs (its marker says so)."""
+        from hiwar.markers import check, sidecar
+
+        key = self.perplexity_key() if metric == "perplexity" else self.raven_key()
+        summary = self.model_dir / metric / "summary.json"
+        return check(sidecar(summary), key, output=summary).done
+
+    def warm_actors(self, metrics: tuple[str, ...]) -> int:
+        """Model actors that the job computing ``metrics`` starts at once: its transformers pool (the reply
+        engine's and the encoder's when RAVEN is among them, else perplexity's), for warm workers asked for ahead;
+        none when the metrics are off or finished, or the model cannot load."""
+        from hiwar.evaluation.raven.job import reply_engine
+        from hiwar.generation.engines import runnable_engine
+
+        todo = [m for m in metrics if getattr(self.ev, m).enabled and not self.finished(m)]
+        if not todo or self.load_problem:
+            return 0
+        if "raven" in todo:  # the reply engine's pool and, in the same Ray Data job, the encoder's
+            engine = runnable_engine(reply_engine(self.spec, self.ev.raven))
+            return (engine.actors if engine.engine == "transformers" else 0) + self.ev.raven.actors
+        return self.ev.perplexity.actors
 
     def run_apart(self, metric: str, **job: Callable[[], Any]) -> dict[str, dict[str, Any]]:
         """One metric's result (with its status), from its marker when it is finished already; ``job`` hands

@@ -194,14 +194,15 @@ def run_evaluate(config: RunConfig, models: list[str] | None = None, dataset: st
     evals = [  # each checks its model (preflight) here, before Ray starts
         ModelEvaluation(s, convs, ev, config.seed, data, layout.evaluation_model(s.name)) for s in specs
     ]
-    session = connect(config.cluster)
+    # A model's jobs (both metrics over one pool, or one per metric: ModelEvaluation.jobs) and other models' are
+    # independent: overlapping them hides each job's actor start-up (importing torch and loading the model), which
+    # dominates on small data. Results keep the config's order. Jobs with RAVEN come first: they are the longer
+    # ones, so the short ones fill in after. The first ones' actors get warm workers asked for as Ray starts.
+    jobs = [((i, metrics), call) for i, e in enumerate(evals) for metrics, call in e.jobs().items()]
+    jobs.sort(key=lambda job: "raven" not in job[0][1])
+    warm = sum(evals[i].warm_actors(metrics) for (i, metrics), _ in jobs[: ev.concurrent_jobs])
+    session = connect(config.cluster, warm=warm)
     try:
-        # A model's jobs (both metrics over one pool, or one per metric: ModelEvaluation.jobs) and other
-        # models' are independent: overlapping them hides each job's actor start-up (importing torch and
-        # loading the model), which dominates on small data. Results keep the config's order. Jobs with RAVEN
-        # come first: they are the longer ones, so the short ones fill in after.
-        jobs = [((i, metrics), call) for i, e in enumerate(evals) for metrics, call in e.jobs().items()]
-        jobs.sort(key=lambda job: "raven" not in job[0][1])
         done = run_in_threads(dict(jobs), ev.concurrent_jobs)
         results = [
             e.result({m: r for (j, _), out in done.items() if j == i for m, r in out.items()})

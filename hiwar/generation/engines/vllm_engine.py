@@ -105,7 +105,9 @@ def generate_vllm(ds: Any, cfg: EngineConfig) -> Any:
     from hiwar.generation.engines.hf_engine import engine_fields
 
     check_model(cfg)
-    args = cfg.ray_args()  # GPUs: tensor x pipeline parallel per engine, when the cluster has them
+    # GPUs: tensor x pipeline parallel per engine, when the cluster has them. No warm workers: vLLM's processor
+    # builds its own actors.
+    args = cfg.ray_args(warm=False)
     on_gpu = args["num_gpus"] > 0
     extra: dict[str, Any] = {}
     if not on_gpu:  # without it the engine stage asks Ray for a GPU (see docs/generation.md)
