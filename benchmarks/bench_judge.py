@@ -85,16 +85,19 @@ def direct(rows: list[dict], config) -> float:
     return time.perf_counter() - start
 
 
-def pipeline(rows: list[dict], config, work: Path) -> float:
-    """Seconds of ``judge_items`` (actor start-up and shard writes included)."""
+def pipeline(rows: list[dict], config, work: Path) -> tuple[float, float]:
+    """Seconds of ``judge_items`` (actor start-up and shard writes included), and seconds until its first shard
+    file was written (the start-up share: nothing is written before the first judgments come back)."""
     from hiwar.judge.job import judge_items
     from hiwar.judge.rubric import Rubric
 
     rubric = Rubric.from_human_eval(config.human_eval)
-    start = time.perf_counter()
+    start, wall = time.perf_counter(), time.time()
     results, _ = judge_items(rows, config.judge, rubric, work, config.seed, config.cluster, "judge")
     assert len(results) == len(rows)
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    written = [f.stat().st_mtime for f in work.rglob("*") if f.is_file() and f.parent.name == "shards"]
+    return seconds, (min(written) - wall) if written else float("nan")
 
 
 def load() -> str:
@@ -131,10 +134,13 @@ def main() -> None:
     ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
     times = {}
     for actors in (1, 2):
-        p_s = pipeline(rows, judge_cfg(model, args, actors), root / f"work-{actors}-{time.time_ns()}")
+        p_s, first_s = pipeline(rows, judge_cfg(model, args, actors), root / f"work-{actors}-{time.time_ns()}")
         times[actors] = p_s
         label = f"pipeline ({actors} actor{'s' if actors > 1 else ' '}):"
-        print(f"{label} {args.rows / p_s:7.2f} judgments/s ({p_s:.1f} s)")
+        print(
+            f"{label} {args.rows / p_s:7.2f} judgments/s ({p_s:.1f} s); first shard written after {first_s:.1f} s "
+            f"(start-up share at most {first_s / p_s:.0%})"
+        )
     ray.shutdown()
     d2_s = direct(rows, judge_cfg(model, args))
     print(f"direct again:        {args.rows / d2_s:7.2f} judgments/s ({d2_s:.1f} s); drift {d2_s / d_s - 1:+.1%}")

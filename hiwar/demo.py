@@ -175,7 +175,6 @@ def run_demo(
 ) -> Any:
     """Run the miniature blueprint end to end; return the pipeline result."""
     from hiwar.cluster.session import connect, shutdown
-    from hiwar.generation.run import warm_actors
     from hiwar.outdirs import check_output_dirs
     from hiwar.pipeline import run_pipeline
 
@@ -195,7 +194,7 @@ def run_demo(
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="build-models") as pool:
         built = pool.submit(build_models, out / "models")
         # The generate stage's engines get warm workers, warming while the teacher trains.
-        session = connect(config.cluster, warm=warm_actors(config.generation))
+        session = connect(config.cluster, warm=config.generation.warm_actors())
         built.result()
     echo(f"Ray dashboard: {session.dashboard_url or 'off'}")
     try:

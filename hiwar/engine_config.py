@@ -98,6 +98,11 @@ class EngineConfig(ActorResources, LoadOptions):
             return max(float(self.tensor_parallel_size * self.pipeline_parallel_size), self.num_gpus)
         return self.num_gpus
 
+    def warm_actors(self) -> int:
+        """Actors of this engine that warm workers serve (:mod:`hiwar.cluster.warm_workers`): the transformers
+        engine's; vLLM's processor and the openai engine's clients start their own."""
+        return self.actors if self.engine == "transformers" else 0
+
     def ref(self, where: str = "generation") -> ModelRef:
         """The engine's model for :mod:`hiwar.models.loader`."""
         from hiwar.models.loader import model_ref

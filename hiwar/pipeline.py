@@ -213,7 +213,6 @@ def run_pipeline(
         on_stage: called after each stage (the CLI prints progress with it).
     """
     from hiwar.cluster.session import connect, shutdown
-    from hiwar.generation.run import warm_actors
 
     layout = RunLayout(config)
     if from_stage is not None and from_stage not in STAGES:
@@ -235,7 +234,7 @@ def run_pipeline(
                 outcome = StageOutcome(stage, "skipped", 0.0, {"manifest": str(layout.manifest(stage))})
             else:
                 if session is None:  # one Ray session for every stage; none at all when nothing is left to do
-                    warm = warm_actors(config.generation) if stage == "generate" else 0
+                    warm = config.generation.warm_actors() if stage == "generate" else 0
                     session = connect(config.cluster, warm=warm)
                     if session.dashboard_url:
                         log.info("Ray dashboard: %s", session.dashboard_url)

@@ -58,3 +58,8 @@ def test_a_vllm_engine_wants_tensor_x_pipeline_gpus(cluster, caplog, gpus: float
 def test_a_served_model_needs_no_gpu() -> None:
     assert EngineConfig(engine="openai", num_gpus=1).gpus_per_actor() == 0
     assert EngineConfig(engine="transformers", num_gpus=1).gpus_per_actor() == 1
+
+
+@pytest.mark.parametrize(("engine", "expected"), [("transformers", 3), ("vllm", 0), ("openai", 0)])
+def test_warm_workers_serve_only_transformers_engines(engine: str, expected: int) -> None:
+    assert EngineConfig(engine=engine, actors=3).warm_actors() == expected

@@ -154,7 +154,7 @@ class ModelEvaluation:
             return 0
         if "raven" in todo:  # the reply engine's pool and, in the same Ray Data job, the encoder's
             engine = runnable_engine(reply_engine(self.spec, self.ev.raven))
-            return (engine.actors if engine.engine == "transformers" else 0) + self.ev.raven.actors
+            return engine.warm_actors() + self.ev.raven.actors
         return self.ev.perplexity.actors
 
     def run_apart(self, metric: str, **job: Callable[[], Any]) -> dict[str, dict[str, Any]]:

@@ -113,12 +113,6 @@ def _check_engine(cfg: GenerationConfig) -> None:
         require("vllm", INSTALL, "generation.engine=vllm")
 
 
-def warm_actors(cfg: GenerationConfig) -> int:
-    """Engine actors a generation run starts: warm workers are asked for as it joins Ray (transformers only:
-    vLLM's processor and the openai engine's clients start their own)."""
-    return cfg.actors if cfg.engine == "transformers" else 0
-
-
 def _generate_pending(config: RunConfig, rows: list, shards_dir: Path) -> tuple[Any, int]:
     """Send the grid rows of unfinished shards through the shard chain; returns (result, shards skipped)."""
     from ray.exceptions import RayError
@@ -140,7 +134,7 @@ def _generate_pending(config: RunConfig, rows: list, shards_dir: Path) -> tuple[
             request["shard"] = k
             requests.append(request)
     log.info("%d of %d shards to generate (%d prompts)", len(todo), n_shards, len(requests))
-    session = connect(config.cluster, warm=warm_actors(cfg))
+    session = connect(config.cluster, warm=cfg.warm_actors())
     try:
         return run_chain(requests, cfg, shards_dir), n_shards - len(todo)
     except RayError as err:  # the job itself failed (an engine that cannot start, actors dead past retries)

@@ -293,7 +293,7 @@ def _run_rounds(
     from hiwar.cluster.session import connect, shutdown
     from hiwar.errors import describe_error
 
-    session = connect(cluster)
+    session = connect(cluster, warm=cfg.warm_actors())
     start = time.perf_counter()
     try:
         for attempt in range(1, cfg.max_attempts + 1):
