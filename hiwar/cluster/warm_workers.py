@@ -142,6 +142,8 @@ def states() -> dict[int, str]:
     import ray
     from ray.experimental.internal_kv import _internal_kv_get, _internal_kv_list
 
+    if not ray.is_initialized():  # asking Ray for the job id would start a local Ray
+        return {}
     states: dict[int, str] = {}
     for key in _internal_kv_list(f"{ray.get_runtime_context().get_job_id()}:", namespace=KV_NAMESPACE):
         value = _internal_kv_get(key, namespace=KV_NAMESPACE)
@@ -154,6 +156,8 @@ def registered() -> int:
     import ray
     from ray.experimental.internal_kv import _internal_kv_list
 
+    if not ray.is_initialized():  # asking Ray for the job id would start a local Ray
+        return 0
     return len(_internal_kv_list(f"{ray.get_runtime_context().get_job_id()}:", namespace=KV_NAMESPACE))
 
 

@@ -48,11 +48,22 @@ def test_without_ray_nothing_is_asked_for(fresh_books) -> None:
 
 def test_a_pool_takes_only_waiting_workers_and_counts_them(monkeypatch: pytest.MonkeyPatch, fresh_books) -> None:
     monkeypatch.setattr(warm_workers, "enabled", lambda: True)
+    monkeypatch.setattr(warm_workers, "registered", lambda: 1)
     assert warm_workers.take(2) is None  # none waiting: the actors start as before, on Ray's plain workers
     fresh_books.extend([time.monotonic() + 60, time.monotonic() - 1])  # one alive, one past its keep-alive
     assert warm_workers.unclaimed() == 1
     assert warm_workers.take(2) == warm_workers.runtime_env()
     assert warm_workers.unclaimed() == 0
+
+
+def test_asking_about_workers_never_starts_ray(fresh_books) -> None:
+    """Ray's job id starts a local Ray when none runs: the helpers that need it must not ask then."""
+    import ray
+
+    if ray.is_initialized():
+        pytest.skip("this session's Ray is up")
+    assert warm_workers.registered() == 0 and warm_workers.states() == {}
+    assert not ray.is_initialized()
 
 
 @pytest.mark.ray
