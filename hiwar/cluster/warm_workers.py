@@ -92,7 +92,7 @@ def prestart(n: int, keep_alive_s: int = KEEP_ALIVE_S) -> int:
     global _prestarted, _last_asked
     _prestarted += n
     _last_asked = time.monotonic()
-    _unclaimed.extend([time.monotonic() + keep_alive_s - 5] * n)
+    _unclaimed.extend([_last_asked + keep_alive_s - 5] * n)
     log.debug("prestarted %d warm worker(s)", n)
     return n
 
@@ -137,28 +137,29 @@ def mark(state: str) -> None:
     _internal_kv_put(key, state.encode(), namespace=KV_NAMESPACE)
 
 
-def states() -> dict[int, str]:
-    """The warm workers of this job that have registered so far, by process id, with their state."""
-    import ray
-    from ray.experimental.internal_kv import _internal_kv_get, _internal_kv_list
-
-    if not ray.is_initialized():  # asking Ray for the job id would start a local Ray
-        return {}
-    states: dict[int, str] = {}
-    for key in _internal_kv_list(f"{ray.get_runtime_context().get_job_id()}:", namespace=KV_NAMESPACE):
-        value = _internal_kv_get(key, namespace=KV_NAMESPACE)
-        states[int(key.rsplit(b":", 1)[1])] = (value or b"").decode()
-    return states
-
-
-def registered() -> int:
-    """How many warm workers of this job have registered with their raylet so far."""
+def _marked() -> list[bytes]:
+    """The KV keys that this job's warm workers have written (:func:`mark`); none when Ray is not running."""
     import ray
     from ray.experimental.internal_kv import _internal_kv_list
 
     if not ray.is_initialized():  # asking Ray for the job id would start a local Ray
-        return 0
-    return len(_internal_kv_list(f"{ray.get_runtime_context().get_job_id()}:", namespace=KV_NAMESPACE))
+        return []
+    return _internal_kv_list(f"{ray.get_runtime_context().get_job_id()}:", namespace=KV_NAMESPACE)
+
+
+def states() -> dict[int, str]:
+    """The warm workers of this job that have registered so far, by process id, with their state."""
+    from ray.experimental.internal_kv import _internal_kv_get
+
+    return {
+        int(key.rsplit(b":", 1)[1]): (_internal_kv_get(key, namespace=KV_NAMESPACE) or b"").decode()
+        for key in _marked()
+    }
+
+
+def registered() -> int:
+    """How many warm workers of this job have registered with their raylet so far."""
+    return len(_marked())
 
 
 def _wait_registered() -> None:
