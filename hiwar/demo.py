@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -174,7 +173,7 @@ def run_demo(
     out_dir: str | Path = "runs/demo", conversations: int = 300, workers: int = 2, echo: Callable[[str], None] = print
 ) -> Any:
     """Run the miniature blueprint end to end; return the pipeline result."""
-    from hiwar.cluster.session import connect, shutdown
+    from hiwar.cluster.session import connect_during, shutdown
     from hiwar.outdirs import check_output_dirs
     from hiwar.pipeline import run_pipeline
 
@@ -189,13 +188,11 @@ def run_demo(
     config_path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
     config = load_config(config_path)
     data["_teacher"] = teacher_settings
-    # Building the models is mostly importing torch and transformers (~10 s here), and starting Ray is mostly
-    # waiting for its processes: do both at once.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="build-models") as pool:
-        built = pool.submit(build_models, out / "models")
-        # The generate stage's engines get warm workers, warming while the teacher trains.
-        session = connect(config.cluster, warm=config.generation.warm_actors())
-        built.result()
+    # Building the models (mostly importing torch and transformers, ~10 s here) while Ray starts; the generate
+    # stage's engines get warm workers, warming while the teacher trains.
+    session, _ = connect_during(
+        config.cluster, lambda: build_models(out / "models"), warm=config.generation.warm_actors()
+    )
     echo(f"Ray dashboard: {session.dashboard_url or 'off'}")
     try:
         echo("1/2 training the teacher on the hand-written conversations (Ray Train, local mode)...")

@@ -7,9 +7,11 @@ torch and transformers, not loading or running the model (``benchmarks/bench_sta
 - :func:`defer_optional_imports`: transformers imports two heavy optional packages eagerly, for features hiwar
   never uses: ``generation.candidate_generator`` imports ``sklearn.metrics`` (with pandas and ``scipy.stats``: 2.9 s on
   these 2 cores) for assisted decoding's confidence threshold, and ``loss.loss_utils`` imports
-  ``scipy.optimize`` (0.2-0.7 s) for object-detection losses. We import those two modules with the package's
+  ``scipy.optimize`` (0.2-0.7 s) for object-detection losses. The ``Trainer`` adds a third, ``data.metrics``
+  (``sklearn.metrics`` and ``scipy.stats`` for GLUE scores, 1.8 s), deferred in Ray Train's workers
+  (``defer_optional_imports(trainer=True)``). We import those modules with the package's
   availability check answering "no", then give them back the real check and, when the package is installed, a
-  stand-in for the one function they use (``roc_curve``, ``linear_sum_assignment``) that imports the package on
+  stand-in for each function they use (``roc_curve``, ``linear_sum_assignment``...) that imports the package on
   its first call. Their behaviour is unchanged; only the import moves to where it is used.
 - Warm workers: :func:`warm_worker` is the setup hook of the Ray workers that hiwar starts ahead of its model actors
   (:mod:`hiwar.cluster.warm_workers`), so an actor placed on one finds torch and transformers already imported.
@@ -47,29 +49,44 @@ warmed_at: float | None = None  # time.time() when warm_imports finished in this
 _lock = threading.RLock()  # one deferral at a time: the stand-in check must not leak into another thread's import
 
 
-def _roc_curve(*args: Any, **kwargs: Any) -> Any:
-    """scikit-learn's ``roc_curve``, imported on the first call."""
-    from sklearn.metrics import roc_curve
+def _on_first_call(module: str, name: str) -> Callable[..., Any]:
+    """A stand-in for ``module.name`` that imports it on its first call (and on every call: the import is cached)."""
 
-    return roc_curve(*args, **kwargs)
+    def stand_in(*args: Any, **kwargs: Any) -> Any:
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+    stand_in.__name__ = stand_in.__qualname__ = name
+    stand_in.__doc__ = f"``{module}.{name}``, imported on the first call."
+    return stand_in
 
 
-def _linear_sum_assignment(*args: Any, **kwargs: Any) -> Any:
-    """scipy's ``linear_sum_assignment``, imported on the first call."""
-    from scipy.optimize import linear_sum_assignment
-
-    return linear_sum_assignment(*args, **kwargs)
+def _stand_ins(module: str, *names: str) -> dict[str, Callable[..., Any]]:
+    return {name: _on_first_call(module, name) for name in names}
 
 
 # (module transformers imports eagerly, the availability check that guards its import, {name it binds: stand-in})
 DEFERRED: tuple[tuple[str, str, dict[str, Callable[..., Any]]], ...] = (
-    ("transformers.generation.candidate_generator", "is_sklearn_available", {"roc_curve": _roc_curve}),
-    ("transformers.loss.loss_utils", "is_scipy_available", {"linear_sum_assignment": _linear_sum_assignment}),
+    ("transformers.generation.candidate_generator", "is_sklearn_available", _stand_ins("sklearn.metrics", "roc_curve")),
+    ("transformers.loss.loss_utils", "is_scipy_available", _stand_ins("scipy.optimize", "linear_sum_assignment")),
+)
+# What the Hugging Face ``Trainer`` adds (``transformers.trainer`` -> ``data.data_collator`` -> ``data.metrics``):
+# GLUE/XNLI metrics import ``sklearn.metrics`` and ``scipy.stats`` (1.8 s here). Not in :data:`DEFERRED`: importing
+# ``transformers.data`` costs 0.3 s that an engine or scorer, which never imports the Trainer, would pay for nothing.
+TRAINER_DEFERRED: tuple[tuple[str, str, dict[str, Callable[..., Any]]], ...] = (
+    (
+        "transformers.data.metrics",
+        "is_sklearn_available",
+        {
+            **_stand_ins("scipy.stats", "pearsonr", "spearmanr"),
+            **_stand_ins("sklearn.metrics", "f1_score", "matthews_corrcoef"),
+        },
+    ),
 )
 
 
-def defer_optional_imports() -> int:
-    """Import the modules of :data:`DEFERRED` without the optional packages they import (see the module docstring).
+def defer_optional_imports(trainer: bool = False) -> int:
+    """Import the modules of :data:`DEFERRED` (and, with ``trainer``, :data:`TRAINER_DEFERRED`) without the optional
+    packages they import (see the module docstring).
 
     Idempotent and cheap after the first call: a module already imported, by us or anyone else, is left alone.
     Returns how many modules this call imported with their package deferred.
@@ -78,7 +95,7 @@ def defer_optional_imports() -> int:
         return 0
     done = 0
     with _lock:
-        for target, check, stand_ins in DEFERRED:
+        for target, check, stand_ins in DEFERRED + (TRAINER_DEFERRED if trainer else ()):
             if target not in sys.modules:
                 done += _import_hiding(target, check, stand_ins)
     return done

@@ -7,14 +7,19 @@ import signal
 
 
 def actor_pids(title: str) -> list[int]:
-    """PIDs of this machine's Ray worker processes whose title (``ray::<Class>[.<method>]``) contains ``title``."""
+    """PIDs of the Ray worker processes started under this process (its embedded Ray's raylet starts them) whose
+    title (``ray::<Class>[.<method>]``) contains ``title``. Only this process's own: another test process on the
+    machine (a parallel test worker) has actors of the same name."""
     import psutil
 
     pids = []
-    for proc in psutil.process_iter(["pid", "cmdline"]):
-        cmdline = proc.info["cmdline"] or []
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            cmdline = proc.cmdline()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue  # ended while we looked
         if cmdline and cmdline[0].startswith("ray::") and title in cmdline[0]:
-            pids.append(proc.info["pid"])
+            pids.append(proc.pid)
     return sorted(pids)
 
 

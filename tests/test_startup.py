@@ -35,7 +35,9 @@ for name in sys.argv[1:]:
         out = model.generate(torch.tensor([[1, 2, 3]]), max_new_tokens=2, min_new_tokens=2, do_sample=False,
                              pad_token_id=tokenizer.pad_token_id)
     report["models"][name] = [type(model).__name__, out.shape[1]]
-report["not_imported"] = [m for m in ("sklearn", "scipy.optimize") if m not in sys.modules]
+report["trainer_deferred"] = startup.defer_optional_imports(trainer=True)  # only the Trainer's module is new
+from transformers import Trainer  # what a Ray Train worker imports next
+report["not_imported"] = [m for m in ("sklearn", "scipy.optimize", "scipy.stats") if m not in sys.modules]
 
 import transformers.generation.candidate_generator as cg
 import transformers.loss.loss_for_object_detection as od
@@ -47,6 +49,10 @@ if importlib.util.find_spec("sklearn") is not None:
     report["roc_same"] = all((a == b).all() for a, b in zip(got, want))
 if importlib.util.find_spec("scipy") is not None:
     report["assignment"] = [list(map(int, x)) for x in od.linear_sum_assignment([[4, 1], [2, 0]])]
+import transformers.data.metrics as glue
+report["glue_check_restored"] = glue.is_sklearn_available() == (importlib.util.find_spec("sklearn") is not None)
+if glue.is_sklearn_available():
+    report["glue"] = glue.glue_compute_metrics("sts-b", [1.0, 2.0, 4.0], [1.0, 3.0, 2.0])
 print(json.dumps(report))
 """
 
@@ -79,8 +85,13 @@ def test_fresh_actor_defers_optional_imports_and_loads_all_tiny_architectures(
         ["AraGPT2LMHeadModel", 5],
     ]
     # Loading and generating never needed the deferred packages; the stand-ins give the same answers.
-    assert report["not_imported"] == ["sklearn", "scipy.optimize"]
-    assert report["checks_restored"]
+    assert report["trainer_deferred"] == len(startup.TRAINER_DEFERRED)
+    assert report["not_imported"] == ["sklearn", "scipy.optimize", "scipy.stats"]
+    assert report["checks_restored"] and report["glue_check_restored"]
+    # STS-B's metrics through the stand-ins: Pearson and Spearman of (1, 2, 4) against (1, 3, 2), by hand.
+    if "glue" in report:
+        assert report["glue"]["pearson"] == pytest.approx(3 / 84**0.5)  # covariance 1 / sqrt(42/9 * 2)
+        assert report["glue"]["spearmanr"] == pytest.approx(0.5)
     assert report.get("roc_same", True)
     assert report.get("assignment", [[0, 1], [1, 0]]) == [[0, 1], [1, 0]]
 

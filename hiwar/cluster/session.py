@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from hiwar.cluster import warm_workers
 from hiwar.cluster.config import ClusterConfig
 from hiwar.errors import HiwarError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -163,3 +166,29 @@ def shutdown(session: RaySession) -> None:
 
     if session.embedded and ray.is_initialized():
         ray.shutdown()
+
+
+def connect_during(config: ClusterConfig | None, work: Callable[[], T], warm: int = 0) -> tuple[RaySession, T]:
+    """:func:`connect` while ``work`` (the command's own preparation) runs in a thread; the session and its result.
+
+    Starting an embedded Ray is mostly waiting for its processes, and a command's preparation (preflight, loading
+    tokenizers and configs) is one thread importing torch and transformers: side by side they take the longer of
+    the two, not the sum (``hiwar train``: 5 s sooner on 2 cores, docs/generation.md "Actor start-up"). Checks
+    that cost nothing (config, paths) belong before this call, so that a typo still costs no Ray start.
+
+    Raises:
+        Whatever ``work`` raised (after shutting down the session it started); else what :func:`connect` raised.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prepare") as pool:
+        prepared = pool.submit(work)
+        # Ray starts in this (the main) thread: ray.init installs signal handlers, which only the main thread may.
+        try:
+            session = connect(config, warm=warm)
+        except BaseException:
+            prepared.result()  # the preparation's error first: it is what the serial order reported
+            raise
+        try:
+            return session, prepared.result()
+        except BaseException:
+            shutdown(session)
+            raise

@@ -167,7 +167,8 @@ def run_evaluate(config: RunConfig, models: list[str] | None = None, dataset: st
         ConfigError: no models. DataError: the dataset or split is missing or empty.
         HiwarError: no model could be evaluated at all (the report is still written).
     """
-    from hiwar.cluster.session import connect, shutdown
+    from hiwar.cluster import warm_workers
+    from hiwar.cluster.session import connect_during, shutdown
     from hiwar.evaluation.report import write_report
     from hiwar.judge.metric import run_judge_metric
     from hiwar.lineage import code_version
@@ -191,18 +192,19 @@ def run_evaluate(config: RunConfig, models: list[str] | None = None, dataset: st
         )
         raise
     log_skipped(convs)
-    evals = [  # each checks its model (preflight) here, before Ray starts
-        ModelEvaluation(s, convs, ev, config.seed, data, layout.evaluation_model(s.name)) for s in specs
-    ]
+
+    def prepare() -> list[ModelEvaluation]:  # each checks its model (preflight) while Ray starts
+        return [ModelEvaluation(s, convs, ev, config.seed, data, layout.evaluation_model(s.name)) for s in specs]
+
+    session, evals = connect_during(config.cluster, prepare)
     # A model's jobs (both metrics over one pool, or one per metric: ModelEvaluation.jobs) and other models' are
     # independent: overlapping them hides each job's actor start-up (importing torch and loading the model), which
     # dominates on small data. Results keep the config's order. Jobs with RAVEN come first: they are the longer
-    # ones, so the short ones fill in after. The first ones' actors get warm workers asked for as Ray starts.
-    jobs = [((i, metrics), call) for i, e in enumerate(evals) for metrics, call in e.jobs().items()]
-    jobs.sort(key=lambda job: "raven" not in job[0][1])
-    warm = sum(evals[i].warm_actors(metrics) for (i, metrics), _ in jobs[: ev.concurrent_jobs])
-    session = connect(config.cluster, warm=warm)
+    # ones, so the short ones fill in after. The first ones' actors get warm workers, asked for now.
     try:
+        jobs = [((i, metrics), call) for i, e in enumerate(evals) for metrics, call in e.jobs().items()]
+        jobs.sort(key=lambda job: "raven" not in job[0][1])
+        warm_workers.ensure(sum(evals[i].warm_actors(metrics) for (i, metrics), _ in jobs[: ev.concurrent_jobs]))
         done = run_in_threads(dict(jobs), ev.concurrent_jobs)
         results = [
             e.result({m: r for (j, _), out in done.items() if j == i for m, r in out.items()})

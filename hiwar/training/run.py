@@ -286,7 +286,8 @@ def run_train(
         HiwarError: no models, unknown names, a missing or empty dataset, a model that cannot be loaded, a model
             folder or checkpoints made with other inputs (without ``force``).
     """
-    from hiwar.cluster.session import connect, shutdown
+    from hiwar.cluster.session import connect_during, shutdown
+    from hiwar.models.loader import local_folder
     from hiwar.outdirs import check_output_dirs
 
     layout = RunLayout(config)
@@ -296,10 +297,15 @@ def run_train(
     pending = pending_models(config, specs, data, force)
     if not pending:
         return [layout.model_dir(spec) for spec in specs]
-    # Every model must load before Ray starts: a typo should cost a second, not a cluster start.
-    tokenizers = {spec.name: _prepare_tokenizer(spec, config.training.models.index(spec)) for spec in pending}
-    settings = {spec.name: fit_max_seq_len(config, spec) for spec in pending}
-    session = connect(config.cluster)
+    for spec in pending:  # a mistyped folder costs a second, not a Ray start
+        local_folder(spec.ref(f"{MODELS_WHERE}[{config.training.models.index(spec)}]"))
+
+    def prepare() -> tuple[dict[str, Any], dict[str, TrainingConfig]]:
+        # Every model must load (preflight, tokenizer, positions) before any worker starts; meanwhile Ray starts.
+        tokenizers = {spec.name: _prepare_tokenizer(spec, config.training.models.index(spec)) for spec in pending}
+        return tokenizers, {spec.name: fit_max_seq_len(config, spec) for spec in pending}
+
+    session, (tokenizers, settings) = connect_during(config.cluster, prepare)
     try:
         for spec in pending:
             train_one(config, spec, tokenizers[spec.name], data, settings[spec.name])

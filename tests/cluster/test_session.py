@@ -97,3 +97,75 @@ def test_dashboard_port_taken_by_another_ray(tmp_path) -> None:
     assert "\n" not in result["named"] and "leave it unset" in result["named"]
     assert result["embedded"] is True
     assert result["url"] and result["url"].startswith("http://127.0.0.1:") and not result["url"].endswith(":8265")
+
+
+class _Recorder:
+    """Stand-ins for connect/shutdown: connect waits (in the main thread) until the work has started, so the test
+    fails by timing out if the two ran one after the other."""
+
+    def __init__(self, connect_error: Exception | None = None) -> None:
+        import threading
+
+        self.work_started = threading.Event()
+        self.connect_error = connect_error
+        self.calls: list[tuple] = []
+
+    def connect(self, config, warm=0):
+        import threading
+
+        self.calls.append(("connect", threading.current_thread().name, warm))
+        assert self.work_started.wait(10), "the work did not run while Ray was starting"
+        if self.connect_error:
+            raise self.connect_error
+        return "session"
+
+    def shutdown(self, session) -> None:
+        self.calls.append(("shutdown", session))
+
+    def work(self, result: object = None, error: Exception | None = None):
+        def run():
+            import threading
+
+            self.calls.append(("work", threading.current_thread().name))
+            self.work_started.set()
+            if error:
+                raise error
+            return result
+
+        return run
+
+
+def _patched(monkeypatch: pytest.MonkeyPatch, recorder: _Recorder):
+    import hiwar.cluster.session as session
+
+    monkeypatch.setattr(session, "connect", recorder.connect)
+    monkeypatch.setattr(session, "shutdown", recorder.shutdown)
+    return session.connect_during
+
+
+def test_connect_during_runs_the_work_beside_ray_start(monkeypatch) -> None:
+    rec = _Recorder()
+    assert _patched(monkeypatch, rec)(None, rec.work([1, 2]), warm=3) == ("session", [1, 2])
+    assert ("connect", "MainThread", 3) in rec.calls  # ray.init installs signal handlers: main thread only
+    [work] = [c for c in rec.calls if c[0] == "work"]
+    assert work[1].startswith("prepare")
+    assert not [c for c in rec.calls if c[0] == "shutdown"]
+
+
+def test_connect_during_stops_the_session_when_the_work_fails(monkeypatch) -> None:
+    rec = _Recorder()
+    with pytest.raises(ValueError, match="bad tokenizer"):
+        _patched(monkeypatch, rec)(None, rec.work(error=ValueError("bad tokenizer")))
+    assert ("shutdown", "session") in rec.calls
+
+
+def test_connect_during_reports_the_work_error_before_the_cluster_error(monkeypatch) -> None:
+    from hiwar.errors import HiwarError
+
+    rec = _Recorder(connect_error=HiwarError("cluster.address='x:1': no Ray cluster answered"))
+    with pytest.raises(ValueError, match="bad tokenizer"):
+        _patched(monkeypatch, rec)(None, rec.work(error=ValueError("bad tokenizer")))
+    rec = _Recorder(connect_error=HiwarError("cluster.address='x:1': no Ray cluster answered"))
+    with pytest.raises(HiwarError, match="no Ray cluster answered"):
+        _patched(monkeypatch, rec)(None, rec.work("fine"))
+    assert not [c for c in rec.calls if c[0] == "shutdown"]  # nothing was started

@@ -1,13 +1,10 @@
-"""Real Ray Train runs on tiny models: 2 CPU workers, LoRA, and kill-and-resume of a real ``hiwar train``."""
+"""Real Ray Train runs on tiny models: 2 CPU workers, LoRA, local mode, and a worker killed mid-run (a killed
+`hiwar pipeline` resuming its training stage is in tests/test_demo_pipeline.py, on the demo's run)."""
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -225,70 +222,6 @@ def test_lora_changes_only_adapters_and_saves_a_merged_model(ray_local, tiny_gpt
     assert tokenizer.chat_template == HIWAR_CHAT_TEMPLATE
     assert json.loads((out / "hiwar_model.json").read_text())["template"] == "hiwar"
     _generates(AutoModelForCausalLM.from_pretrained(out), tokenizer)
-
-
-def _train_command(config_path: Path, dataset: Path) -> list[str]:
-    return [
-        sys.executable,
-        "-c",
-        "from hiwar.cli import main; main()",
-        "--log-level",
-        "WARNING",
-        "train",
-        "-c",
-        str(config_path),
-        "--dataset",
-        str(dataset),
-    ]
-
-
-def test_killed_run_resumes_from_its_checkpoint(tiny_gpt2, dataset_dir, tmp_path):
-    import yaml
-
-    run_dir = tmp_path / "run"
-    config_path = tmp_path / "run.yaml"
-    training = _training(tiny_gpt2, max_steps=24, save_steps=4, eval_steps=12)
-    config_path.write_text(
-        yaml.safe_dump(
-            {
-                "run_dir": str(run_dir),
-                "cluster": {"num_cpus": 4, "include_dashboard": False},
-                "training": training,
-            }
-        )
-    )
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    env.pop("RAY_ADDRESS", None)
-    log = (tmp_path / "first.log").open("w")
-    first = subprocess.Popen(
-        _train_command(config_path, dataset_dir),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-        start_new_session=True,
-    )
-    checkpoints = run_dir / "train" / "tiny"
-    deadline = time.monotonic() + 400
-    while not registered_checkpoint(checkpoints):  # a checkpoint the rerun will find
-        assert first.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
-        assert time.monotonic() < deadline, "no checkpoint landed"
-        time.sleep(0.5)
-    os.killpg(first.pid, signal.SIGKILL)  # the driver, its embedded Ray and the Ray Train workers
-    first.wait()
-    assert not (run_dir / "models" / "tiny" / "hiwar_model.json").exists()
-
-    second = subprocess.run(
-        _train_command(config_path, dataset_dir), env=env, capture_output=True, text=True, timeout=600
-    )
-    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
-    out = run_dir / "models" / "tiny"
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["global_step"] == 24
-    assert 4 <= metrics["resumed_from_step"] < 24 and metrics["resumed_from_step"] % 4 == 0
-    assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 24
-    # Every step logged exactly once across both runs: the rerun continued the count, and the steps run again
-    # after the checkpoint replaced the killed run's lines instead of repeating them.
-    assert [r["step"] for r in read_metrics(out / "metrics.jsonl") if "loss" in r] == list(range(1, 25))
 
 
 def test_worker_killed_mid_run_restarts_from_the_checkpoint(ray_local, tiny_gpt2, dataset_dir, tmp_path):
