@@ -173,7 +173,8 @@ def connect_during(config: ClusterConfig | None, work: Callable[[], T], warm: in
 
     Starting an embedded Ray is mostly waiting for its processes, and a command's preparation (preflight, loading
     tokenizers and configs) is one thread importing torch and transformers: side by side they take the longer of
-    the two, not the sum (``hiwar train``: 5 s sooner on 2 cores, docs/generation.md "Actor start-up"). Checks
+    the two, not the sum (``hiwar train`` asks for its workers 3-3.5 s sooner on 2 cores, docs/generation.md "Actor
+    start-up"). Checks
     that cost nothing (config, paths) belong before this call, so that a typo still costs no Ray start.
 
     Raises:
