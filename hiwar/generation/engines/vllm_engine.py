@@ -1,4 +1,5 @@
-"""The ``vllm`` engine: Ray Data LLM's processor (``build_processor`` + ``vLLMEngineProcessorConfig``).
+"""The ``vllm`` engine: in the pool's own actors on CPU (:mod:`.vllm_in_actor`), else Ray Data LLM's processor
+(``build_processor`` + ``vLLMEngineProcessorConfig``).
 
 Prompts are formatted by hiwar (:mod:`.formatting`) so a tokenizer without a chat template still works; Ray's
 own chat-template and tokenize stages are off and hiwar sends token ids, with no special tokens added (the
@@ -38,6 +39,26 @@ def engine_kwargs(cfg: EngineConfig, on_gpu: bool) -> dict[str, Any]:
     return kwargs
 
 
+def sampling_params(cfg: EngineConfig, row: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of the row's ``vllm.SamplingParams``, as plain data: the config's sampling with the
+    row's seed, and ``structured_outputs`` (those of ``StructuredOutputsParams``) when the row carries a
+    ``json_schema``."""
+    s = cfg.sampling
+    params: dict[str, Any] = {
+        "temperature": s.temperature,
+        "top_p": s.top_p if s.temperature > 0 else 1.0,
+        "top_k": s.top_k,
+        "repetition_penalty": s.repetition_penalty,
+        "max_tokens": s.max_tokens,
+        "seed": int(row["seed"]),
+    }
+    # JSON-schema guided decoding for rows that ask for it (the judge's); the schema travels as JSON text, not
+    # a nested dict, so the sampling_params of every row keep one Arrow type.
+    if row.get("json_schema"):
+        params["structured_outputs"] = {"json": str(row["json_schema"])}
+    return params
+
+
 class VLLMPreprocess:
     """Row -> the engine's input: formatted ``prompt`` plus per-row ``sampling_params`` (with the row's
     seed, and ``structured_outputs`` when the row carries a ``json_schema``)."""
@@ -46,34 +67,19 @@ class VLLMPreprocess:
         self.cfg = EngineConfig.model_validate(cfg)
 
     def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
-        from hiwar.generation.engines.prompt_text import engine_tokenizer, prompt_text
+        from hiwar.generation.engines.prompt_text import engine_tokenizer, prompt_ids
 
-        s = self.cfg.sampling
-        params = {
-            "temperature": s.temperature,
-            "top_p": s.top_p if s.temperature > 0 else 1.0,
-            "top_k": s.top_k,
-            "repetition_penalty": s.repetition_penalty,
-            "max_tokens": s.max_tokens,
-            "seed": int(row["seed"]),
-        }
-        # JSON-schema guided decoding for rows that ask for it (the judge's); the schema travels as JSON text, not
-        # a nested dict, so the sampling_params of every row keep one Arrow type.
-        if row.get("json_schema"):
-            params["structured_outputs"] = {"json": str(row["json_schema"])}
+        params = sampling_params(self.cfg, row)
         try:
             tokenizer = engine_tokenizer(self.cfg.ref())
-            prompt = prompt_text(tokenizer, row, self.cfg.prompt_format, self.cfg.jais_language)
-            # Token ids, not text: vLLM would tokenize text with special tokens, and a template that already
-            # starts with BOS (Llama 3, Cohere) would reach the model with two.
-            token_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+            # Token ids, not text: vLLM would tokenize text with special tokens.
+            prompt, token_ids = prompt_ids(tokenizer, row, self.cfg.prompt_format, self.cfg.jais_language)
             error = ""
         except Exception as err:  # noqa: BLE001 - becomes an error row, never a crash
             prompt, token_ids, error = "", [], f"cannot format prompt: {describe_error(err)}"
         # A non-empty __inference_error__ makes every later stage pass the row through untouched.
         # The stages merge their outputs into the row (vLLM writes its own request_id, prompt...), so the
-        # input
-        # row travels whole in one private column and is restored by finalize_row.
+        # input row travels whole in one private column and is restored by finalize_row.
         return {
             "prompt": prompt,
             "tokenized_prompt": token_ids,
@@ -98,17 +104,34 @@ def finalize_row(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def generate_vllm(ds: Any, cfg: EngineConfig) -> Any:
-    """Run ``ds`` through ``cfg.actors`` vLLM engines (Ray Data LLM processor)."""
+    """Run ``ds`` through ``cfg.actors`` vLLM engines: in the pool's own actors (:mod:`.vllm_in_actor`) or through
+    Ray Data LLM's processor, as ``cfg.vllm_runner`` says."""
     require("vllm", INSTALL, "generation.engine=vllm")
+    from hiwar.generation.engines.hf_engine import engine_fields
+
+    check_model(cfg)
+    # GPUs: tensor x pipeline parallel per engine, when the cluster has them.
+    args = cfg.ray_args(warm=False)
+    on_gpu = args["num_gpus"] > 0
+    if cfg.vllm_in_actor_possible() and (cfg.vllm_runner == "in_actor" or not on_gpu):
+        from hiwar.generation.engines.vllm_in_actor import VLLMGenerator
+
+        # Ray Data's actor pools restart a dead actor and retry its batch on a live one, as for transformers.
+        return ds.map_batches(
+            VLLMGenerator,
+            fn_constructor_kwargs={"cfg": engine_fields(cfg), "on_gpu": on_gpu},
+            batch_format="pyarrow",
+            **cfg.ray_args(),  # and the warm workers asked for it, if any
+        )
+    return _ray_data_llm(ds, cfg, args, on_gpu)
+
+
+def _ray_data_llm(ds: Any, cfg: EngineConfig, args: dict[str, Any], on_gpu: bool) -> Any:
+    """``ds`` through Ray Data LLM's processor (its own engine actors; no warm workers)."""
     from ray.data.llm import build_processor, vLLMEngineProcessorConfig
 
     from hiwar.generation.engines.hf_engine import engine_fields
 
-    check_model(cfg)
-    # GPUs: tensor x pipeline parallel per engine, when the cluster has them. No warm workers: vLLM's processor
-    # builds its own actors.
-    args = cfg.ray_args(warm=False)
-    on_gpu = args["num_gpus"] > 0
     extra: dict[str, Any] = {}
     if not on_gpu:  # without it the engine stage asks Ray for a GPU (see docs/generation.md)
         extra["placement_group_config"] = {"bundles": [{"CPU": args["num_cpus"]}]}
