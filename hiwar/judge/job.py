@@ -124,7 +124,7 @@ def engine_for_attempt(cfg: JudgeConfig, attempt: int) -> JudgeConfig:
     """The judge's engine config for round ``attempt``: greedy judges retry with ``retry_temperature``.
 
     vLLM gets compact JSON (no free whitespace between tokens, so a guided judgment cannot run on in blanks); the
-    vllm engine itself turns chunked prefill off on CPU (see ``vllm_engine.engine_kwargs``). Explicit
+    vllm engine itself turns chunked prefill off on CPU (see ``vllm_params.engine_kwargs``). Explicit
     ``engine_kwargs`` win.
     """
     update: dict[str, Any] = {}

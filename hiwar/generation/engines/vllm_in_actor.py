@@ -26,7 +26,7 @@ class VLLMGenerator(BatchGenerator):
 
     def __init__(self, cfg: dict[str, Any], on_gpu: bool) -> None:
         from hiwar.generation.engines.prompt_text import engine_tokenizer
-        from hiwar.generation.engines.vllm_engine import engine_kwargs
+        from hiwar.generation.engines.vllm_params import engine_kwargs
 
         self.cfg = EngineConfig.model_validate(cfg)
         self.tokenizer = engine_tokenizer(self.cfg.ref())
@@ -44,7 +44,7 @@ class VLLMGenerator(BatchGenerator):
         from vllm import SamplingParams
         from vllm.sampling_params import StructuredOutputsParams
 
-        from hiwar.generation.engines.vllm_engine import sampling_params
+        from hiwar.generation.engines.vllm_params import sampling_params
 
         params = []
         for i, _ in chunk:
