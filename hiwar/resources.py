@@ -85,12 +85,16 @@ class ActorResources(Section):
         if gpus and self.accelerator_type:
             args["accelerator_type"] = self.accelerator_type
         if warm:
-            from hiwar.cluster import warm_workers
-
-            env = warm_workers.take(self.actors)
-            if env is not None:
-                args["runtime_env"] = env
+            args.update(self.warm_args())
         return args
+
+    def warm_args(self) -> dict[str, Any]:
+        """The pool's ``runtime_env`` when warm workers wait for its actors (:mod:`hiwar.cluster.warm_workers`),
+        else nothing: what ``ray_args`` adds with ``warm``."""
+        from hiwar.cluster import warm_workers
+
+        env = warm_workers.take(self.actors)
+        return {} if env is None else {"runtime_env": env}
 
 
 # The keys of the block: they say how fast and on what hardware work runs, never what it writes.

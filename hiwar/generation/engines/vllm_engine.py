@@ -68,13 +68,12 @@ def generate_vllm(ds: Any, cfg: EngineConfig) -> Any:
     """Run ``ds`` through ``cfg.actors`` vLLM engines: in the pool's own actors (:mod:`.vllm_in_actor`) or through
     Ray Data LLM's processor, as ``cfg.vllm_runner`` says."""
     require("vllm", INSTALL, "generation.engine=vllm")
-    from hiwar.generation.engines.hf_engine import engine_fields
-
     check_model(cfg)
     # GPUs: tensor x pipeline parallel per engine, when the cluster has them.
     args = cfg.ray_args(warm=False)
     on_gpu = args["num_gpus"] > 0
     if cfg.vllm_in_actor_possible() and (cfg.vllm_runner == "in_actor" or not on_gpu):
+        from hiwar.generation.engines.hf_engine import engine_fields
         from hiwar.generation.engines.vllm_in_actor import VLLMGenerator
 
         # Ray Data's actor pools restart a dead actor and retry its batch on a live one, as for transformers.
@@ -82,7 +81,8 @@ def generate_vllm(ds: Any, cfg: EngineConfig) -> Any:
             VLLMGenerator,
             fn_constructor_kwargs={"cfg": engine_fields(cfg), "on_gpu": on_gpu},
             batch_format="pyarrow",
-            **cfg.ray_args(),  # and the warm workers asked for it, if any
+            **args,
+            **cfg.warm_args(),  # the warm workers asked for this pool, if any
         )
     return _ray_data_llm(ds, cfg, args, on_gpu)
 
