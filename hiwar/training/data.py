@@ -68,16 +68,41 @@ def encode_conversation(
         raise ValueError(f"mask must be one of {', '.join(MASK_MODES)}, got {mask!r}")
     template, _ = chat_template_of(tokenizer)
     ends = [i + 1 for i, m in enumerate(messages) if m["role"] == "assistant"]
-    for end in reversed(ends):
-        ids, assistant = _encode(tokenizer, list(messages[:end]), template)
-        if len(ids) <= max_seq_len:
-            break
-    else:
+    fitting = _longest_fitting(tokenizer, messages, ends, max_seq_len, template)
+    if fitting is None:
         return None, 0
+    end, (ids, assistant) = fitting
     if not any(assistant):
         return None, 0
     labels = [tok if (mask == "all" or flag) else IGNORE_INDEX for tok, flag in zip(ids, assistant, strict=True)]
     return {"input_ids": ids, "labels": labels, "attention_mask": [1] * len(ids)}, end
+
+
+def _longest_fitting(
+    tokenizer: Any, messages: Sequence[dict[str, str]], ends: list[int], max_seq_len: int, template: str
+) -> tuple[int, tuple[list[int], list[int]]] | None:
+    """The longest prefix ``messages[:end]`` (``end`` in ``ends``) that fits in ``max_seq_len`` tokens, with its
+    encoding; None when none fits.
+
+    A prefix's token count grows with ``end``, so after the whole conversation (one encode: the usual case) a
+    binary search finds the cut in about log2(len(ends)) encodes. Trying every end from the last down was
+    quadratic: a 400-turn conversation took most of a minute.
+    """
+    if not ends:
+        return None
+    encoded = _encode(tokenizer, list(messages[: ends[-1]]), template)
+    if len(encoded[0]) <= max_seq_len:
+        return ends[-1], encoded
+    best = None
+    lo, hi = 0, len(ends) - 2  # ends[hi + 1:] are known not to fit
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        encoded = _encode(tokenizer, list(messages[: ends[mid]]), template)
+        if len(encoded[0]) <= max_seq_len:
+            best, lo = (ends[mid], encoded), mid + 1
+        else:
+            hi = mid - 1
+    return best
 
 
 def _encode(tokenizer: Any, messages: list[dict[str, str]], template: str) -> tuple[list[int], list[int]]:
@@ -112,7 +137,17 @@ def _render_with_generation_spans(
 def _flag_tokens(tokenizer: Any, text: str, spans: Sequence[tuple[int, int]]) -> tuple[list[int], list[int]]:
     """Tokenize ``text``; a token is an assistant token when its characters overlap an assistant span."""
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    flags = [int(any(a < e and b > s for s, e in spans)) for a, b in enc["offset_mapping"]]
+    merged: list[list[int]] = []  # sorted, disjoint: a token overlaps one of them iff it overlaps a given span
+    for s, e in sorted(spans):
+        if merged and s < merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], e)
+        else:
+            merged.append([s, e])
+    span_ends = [e for _, e in merged]
+    flags = []
+    for a, b in enc["offset_mapping"]:
+        k = bisect.bisect_right(span_ends, a)  # the first span ending after the token starts
+        flags.append(int(k < len(merged) and merged[k][0] < b))
     return list(enc["input_ids"]), flags
 
 

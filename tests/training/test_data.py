@@ -205,3 +205,45 @@ def test_prepare_split_packs_within_max_len(word_tokenizer):
     assert [len(s["input_ids"]) for s in prep.sequences] == [17, 18]  # 17 alone; 9 + 9 together
     assert prep.stats.sequences == 2
     assert prep.stats.packed_fill == pytest.approx(35 / 40)
+
+
+def test_a_long_conversation_is_cut_after_the_last_exchange_that_fits(word_tokenizer):
+    """Exchange j has 1 + j user words and 1 + (j % 3) reply words: with the word tokenizer it takes
+    5 + its words tokens (two role words, two colons, the EOS), after one BOS. The cut is checked at every limit
+    against those counts."""
+    word_tokenizer.chat_template = None
+    messages, sizes = [], []
+    for j in range(60):
+        user, reply = ["كيف"] * (1 + j), ["بخير"] * (1 + j % 3)
+        messages += [{"role": "user", "content": " ".join(user)}, {"role": "assistant", "content": " ".join(reply)}]
+        sizes.append(5 + len(user) + len(reply))
+    full = tokenize_conversation(word_tokenizer, messages, max_seq_len=10**6)
+    cumulative = [1 + sum(sizes[: j + 1]) for j in range(len(sizes))]
+    assert len(full["input_ids"]) == cumulative[-1]
+    for limit in range(cumulative[0] - 1, cumulative[-1] + 2, 7):
+        out = tokenize_conversation(word_tokenizer, messages, max_seq_len=limit)
+        fits = [n for n in cumulative if n <= limit]
+        if not fits:
+            assert out is None
+            continue
+        assert out["input_ids"] == full["input_ids"][: fits[-1]], limit
+        assert out["labels"] == full["labels"][: fits[-1]], limit
+
+
+def test_token_flags_equal_the_overlap_of_each_token_with_each_span():
+    """Assistant flags against the definition (a token overlaps a span), on random spans that touch, nest and
+    overlap, and random tokens, some of zero width."""
+    import random
+
+    from hiwar.training.data import _flag_tokens
+
+    rng = random.Random(0)
+    for _ in range(200):
+        spans = [(s, s + rng.randrange(0, 6)) for s in (rng.randrange(0, 40) for _ in range(rng.randrange(0, 6)))]
+        offsets = [(a, a + rng.randrange(0, 4)) for a in sorted(rng.randrange(0, 45) for _ in range(30))]
+
+        def tokenizer(text, add_special_tokens, return_offsets_mapping, offsets=offsets):
+            return {"input_ids": list(range(len(offsets))), "offset_mapping": offsets}
+
+        _, flags = _flag_tokens(tokenizer, "", spans)
+        assert flags == [int(any(a < e and b > s for s, e in spans)) for a, b in offsets], (spans, offsets)
