@@ -1,5 +1,5 @@
-"""Real Ray Train runs on tiny models: 2 CPU workers, LoRA, local mode, and a worker killed mid-run (a killed
-`hiwar pipeline` resuming its training stage is in tests/test_demo_pipeline.py, on the demo's run)."""
+"""Real Ray Train runs on tiny models: 2 CPU workers with one killed mid-run, LoRA, local mode (a killed
+`hiwar demo` resuming its training stage is in tests/test_demo_pipeline.py)."""
 
 from __future__ import annotations
 
@@ -88,13 +88,41 @@ def _generates(model: object, tokenizer: object) -> None:
     assert out.shape[1] > prompt["input_ids"].shape[1]
 
 
-def test_two_cpu_workers_fine_tune_and_save_a_loadable_model(ray_local, tiny_gpt2, dataset_dir, tmp_path):
+@pytest.fixture(scope="module")
+def two_workers(ray_local, tiny_gpt2: Path, dataset_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One Ray Train run of 2 CPU workers, 16 steps, one of whose workers is killed after the first registered
+    checkpoint (as on a lost node): the tests below check the model it saved and how it got there. One run for
+    both, as each costs most of a minute of start-up here."""
+    root = tmp_path_factory.mktemp("two-workers")
+    config = _config(root, tiny_gpt2, max_steps=16, save_steps=4, eval_steps=8, max_failures=1)
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            outcome["models"] = run_train(config, dataset=str(dataset_dir))
+        except BaseException as err:  # surfaced below, in the test's thread
+            outcome["error"] = err
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 400
+    while not registered_checkpoint(root / "run" / "train" / "tiny"):
+        assert thread.is_alive(), f"training ended before its first checkpoint: {outcome}"
+        assert time.monotonic() < deadline, "no checkpoint landed"
+        time.sleep(0.2)
+    kill_one_actor("RayTrainWorker")  # one of the two workers dies
+    thread.join(600)
+    assert not thread.is_alive() and "error" not in outcome, outcome
+    [out] = outcome["models"]
+    return {"root": root, "config": config, "out": out}
+
+
+def test_two_cpu_workers_fine_tune_and_save_a_loadable_model(two_workers: dict, tiny_gpt2, dataset_dir):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    config = _config(tmp_path, tiny_gpt2)
-    [out] = run_train(config, dataset=str(dataset_dir))
-    assert out == tmp_path / "run" / "models" / "tiny"
+    out, config = two_workers["out"], two_workers["config"]
+    assert out == two_workers["root"] / "run" / "models" / "tiny"
 
     base = AutoModelForCausalLM.from_pretrained(tiny_gpt2)
     tuned = AutoModelForCausalLM.from_pretrained(out)
@@ -110,16 +138,15 @@ def test_two_cpu_workers_fine_tune_and_save_a_loadable_model(ray_local, tiny_gpt
     files = split_files(dataset_dir, "train") + split_files(dataset_dir, "validation")
     assert manifest["dataset"]["fingerprint"] == fingerprint(files)
     assert (manifest["global_step"], manifest["template"], manifest["mask"]) == (
-        8,
+        16,
         "chat_template",
         "assistant",
     )
-    assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 8
+    assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 16
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["world_size"] == 2 and metrics["train_tokens"] > 0 and metrics["eval_loss"] is not None
     rows = read_metrics(out / "metrics.jsonl")
-    assert [r["step"] for r in rows if "loss" in r] == list(range(1, 9))
-    assert [r["step"] for r in rows if "eval_loss" in r] == [4, 8]
+    assert [r["step"] for r in rows if "eval_loss" in r] == [8, 16]
     assert (out / "config.resolved.yaml").is_file() and (out / "model.safetensors").is_file()
 
     stamp = (out / "hiwar_model.json").stat().st_mtime_ns  # a finished model is skipped on rerun
@@ -224,29 +251,11 @@ def test_lora_changes_only_adapters_and_saves_a_merged_model(ray_local, tiny_gpt
     _generates(AutoModelForCausalLM.from_pretrained(out), tokenizer)
 
 
-def test_worker_killed_mid_run_restarts_from_the_checkpoint(ray_local, tiny_gpt2, dataset_dir, tmp_path):
-    config = _config(tmp_path, tiny_gpt2, max_steps=16, save_steps=4, eval_steps=8, max_failures=1)
-    outcome: dict[str, object] = {}
-
-    def run() -> None:
-        try:
-            outcome["models"] = run_train(config, dataset=str(dataset_dir))
-        except BaseException as err:  # surfaced below, in the test's thread
-            outcome["error"] = err
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 400
-    while not registered_checkpoint(tmp_path / "run" / "train" / "tiny"):
-        assert thread.is_alive(), f"training ended before its first checkpoint: {outcome}"
-        assert time.monotonic() < deadline, "no checkpoint landed"
-        time.sleep(0.2)
-    kill_one_actor("RayTrainWorker")  # one of the two workers dies, as on a lost node
-    thread.join(600)
-    assert not thread.is_alive() and "error" not in outcome, outcome
-    [out] = outcome["models"]
+def test_worker_killed_mid_run_restarts_from_the_checkpoint(two_workers: dict) -> None:
+    out = two_workers["out"]
     metrics = json.loads((out / "metrics.json").read_text())
     # Ray Train restarted the worker group within the same run; it went on from the registered checkpoint.
     assert metrics["global_step"] == 16 and metrics["world_size"] == 2
     assert 4 <= metrics["resumed_from_step"] < 16 and metrics["resumed_from_step"] % 4 == 0
+    # Every step logged once: the lines of steps run again after the checkpoint replaced the first attempt's.
     assert [r["step"] for r in read_metrics(out / "metrics.jsonl") if "loss" in r] == list(range(1, 17))
