@@ -21,7 +21,8 @@ torch and transformers, not loading or running the model (``benchmarks/bench_sta
   ran a task to an actor.
 
 The model loader (:mod:`hiwar.models.loader`) calls :func:`defer_optional_imports` before it imports any model code,
-so every engine and scorer gets the first cut without calling anything. ``HIWAR_EAGER_IMPORTS=1`` turns the
+so every engine and scorer gets the first cut without calling anything; RAVEN's encoder, which loads its model
+outside the loader, calls it itself. ``HIWAR_EAGER_IMPORTS=1`` turns the
 deferral off (``benchmarks/bench_startup.py --variants plain`` measures the "before" that way).
 """
 

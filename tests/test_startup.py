@@ -96,6 +96,29 @@ def test_fresh_actor_defers_optional_imports_and_loads_all_tiny_architectures(
     assert report.get("assignment", [[0, 1], [1, 0]]) == [[0, 1], [1, 0]]
 
 
+ENCODER_PROCESS = """
+import json, sys
+from hiwar.evaluation.raven.stage import ReplySimilarity
+import pyarrow as pa
+actor = ReplySimilarity(sys.argv[1])
+out = actor(pa.table({"generated_text": ["مرحبا بك", ""], "reference": ["مرحبا بك", "شكرا"]}))
+print(json.dumps({"cosine": out.column("cosine").to_pylist(),
+                  "not_imported": [m for m in ("sklearn", "scipy.optimize", "scipy.stats") if m not in sys.modules]}))
+"""
+
+
+def test_fresh_encoder_actor_defers_optional_imports(tiny_encoder: Path) -> None:
+    """RAVEN's encoder actor loads its model outside hiwar's loader: it must defer the same imports by itself."""
+    env = {k: v for k, v in os.environ.items() if k != startup.EAGER_ENV}
+    proc = subprocess.run(
+        [sys.executable, "-c", ENCODER_PROCESS, str(tiny_encoder)], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["cosine"] == [pytest.approx(1.0), 0.0]  # a reply equal to its reference; an empty reply
+    assert report["not_imported"] == ["sklearn", "scipy.optimize", "scipy.stats"]
+
+
 def test_eager_env_turns_the_deferral_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(startup.EAGER_ENV, "1")
     monkeypatch.delitem(sys.modules, "transformers.generation.candidate_generator", raising=False)
