@@ -209,18 +209,20 @@ def test_prepare_split_packs_within_max_len(word_tokenizer):
 
 def test_a_long_conversation_is_cut_after_the_last_exchange_that_fits(word_tokenizer):
     """Exchange j has 1 + j user words and 1 + (j % 3) reply words: with the word tokenizer it takes
-    5 + its words tokens (two role words, two colons, the EOS), after one BOS. The cut is checked at every limit
-    against those counts."""
+    5 + its words tokens (two role words, two colons, the EOS), after one BOS. The cut is checked against those
+    counts at limits on both sides of exchange ends."""
     word_tokenizer.chat_template = None
     messages, sizes = [], []
-    for j in range(60):
+    for j in range(40):
         user, reply = ["كيف"] * (1 + j), ["بخير"] * (1 + j % 3)
         messages += [{"role": "user", "content": " ".join(user)}, {"role": "assistant", "content": " ".join(reply)}]
         sizes.append(5 + len(user) + len(reply))
     full = tokenize_conversation(word_tokenizer, messages, max_seq_len=10**6)
     cumulative = [1 + sum(sizes[: j + 1]) for j in range(len(sizes))]
     assert len(full["input_ids"]) == cumulative[-1]
-    for limit in range(cumulative[0] - 1, cumulative[-1] + 2, 7):
+    # On each side of every fourth exchange's end, and past the whole conversation.
+    limits = [n + d for n in cumulative[::4] for d in (-1, 0)] + [cumulative[-1] + 1]
+    for limit in limits:
         out = tokenize_conversation(word_tokenizer, messages, max_seq_len=limit)
         fits = [n for n in cumulative if n <= limit]
         if not fits:
