@@ -132,7 +132,12 @@ def test_a_failed_warm_up_never_stops_the_worker(monkeypatch: pytest.MonkeyPatch
     def broken() -> None:
         raise RuntimeError("no torch here")
 
+    import hiwar.cluster.warm_workers as warm_workers
+
+    marked = []  # the real mark() writes to Ray's KV store: outside a Ray worker, it would start a cluster (10 s)
+    monkeypatch.setattr(warm_workers, "mark", marked.append)
     monkeypatch.setattr(startup, "warm_imports", broken)
     with caplog.at_level(logging.ERROR):
         startup.warm_worker()
     assert "warm-up failed" in caplog.text
+    assert marked == ["registered", "warm"]  # the steps after the failed one still ran
