@@ -30,6 +30,11 @@ log = logging.getLogger(__name__)
 
 SEED_SPLIT = 8  # hand-written conversations held out as the teacher's validation set
 TURNS = 2  # exchanges per demo conversation: short transcripts are what a tiny teacher learns in a few minutes
+# Rows per HF generate call, for the teacher's generation and RAVEN's replies: a tiny model's forward pass costs little
+# more for 32 rows than for 8, so wider micro-batches pay here (64 prompts, 1 thread: 17.4 s at 8 rows, 12.7 s at
+# 32; the same tokens, as each row has its own seed). The engine's default stays 8, where a large model's KV cache
+# must fit.
+MICRO_BATCH = 32
 
 
 def teacher_example(conv: Conversation, prompt_version: str = "v1", max_turns: int | None = None) -> Conversation:
@@ -116,10 +121,7 @@ def demo_config(out: Path, models: dict[str, Path], conversations: int, workers:
             "model": str(out / "models" / "teacher"),
             "actors": 1,
             "batch_size": 64,
-            # A tiny model's forward pass costs little more for 32 rows than for 8, so wider micro-batches pay
-            # here (64 prompts, 1 thread: 17.4 s at 8 rows, 12.7 s at 32; the same tokens, as each row has its
-            # own seed). The default stays 8, where a large model's KV cache must fit.
-            "micro_batch_size": 32,
+            "micro_batch_size": MICRO_BATCH,
             # No repetition penalty: a tiny model's role markers are single tokens, and penalising them breaks turns.
             # Two exchanges take at most ~200 tokens: a longer output is a runaway (rejected as truncated), and a batch
             # decodes until its longest row stops, so a lower cap saves time without losing conversations.
@@ -143,7 +145,7 @@ def demo_config(out: Path, models: dict[str, Path], conversations: int, workers:
                 "max_turns": 2,
                 "bootstrap_samples": 200,
                 "engine": {
-                    "micro_batch_size": 32,
+                    "micro_batch_size": MICRO_BATCH,
                     "sampling": {"temperature": 0.0, "max_tokens": 64, "repetition_penalty": 1.0, "top_p": 1.0},
                 },
             },

@@ -7,6 +7,8 @@ previous registered checkpoint (or from scratch). Tests that kill a run "after a
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -21,3 +23,22 @@ def registered_checkpoint(run_folder: Path, newer_than: float = 0.0) -> str | No
         return None
     latest = state.get("latest_checkpoint_result")
     return latest["checkpoint_dir_name"] if latest else None
+
+
+def wait_for_checkpoint(
+    run_folder: Path,
+    running: Callable[[], bool],
+    what: str | Callable[[], str],
+    timeout_s: float,
+    newer_than: float = 0.0,
+    poll_s: float = 0.5,
+) -> str:
+    """Wait until a checkpoint is registered in ``run_folder`` (:func:`registered_checkpoint`); fail the test when
+    ``running()`` turns false first (the message names ``what``, or calls it then) or after ``timeout_s``. Returns
+    the checkpoint's folder name."""
+    deadline = time.monotonic() + timeout_s
+    while not (found := registered_checkpoint(run_folder, newer_than)):
+        assert running(), f"{what() if callable(what) else what} ended before its first checkpoint"
+        assert time.monotonic() < deadline, f"no checkpoint within {timeout_s:g} s"
+        time.sleep(poll_s)
+    return found

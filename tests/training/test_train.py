@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import shutil
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,7 @@ from hiwar.training.callbacks import read_metrics
 from hiwar.training.data import IGNORE_INDEX, tokenize_conversation
 from hiwar.training.run import run_train
 from tests.ray_processes import kill_one_actor
-from tests.ray_train_snapshot import registered_checkpoint
+from tests.ray_train_snapshot import wait_for_checkpoint
 
 pytestmark = [pytest.mark.train, pytest.mark.ray]
 
@@ -105,11 +104,9 @@ def two_workers(ray_local, tiny_gpt2: Path, dataset_dir: Path, tmp_path_factory:
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 400
-    while not registered_checkpoint(root / "run" / "train" / "tiny"):
-        assert thread.is_alive(), f"training ended before its first checkpoint: {outcome}"
-        assert time.monotonic() < deadline, "no checkpoint landed"
-        time.sleep(0.2)
+    wait_for_checkpoint(
+        root / "run" / "train" / "tiny", thread.is_alive, lambda: f"training {outcome}", 400, poll_s=0.2
+    )
     kill_one_actor("RayTrainWorker")  # one of the two workers dies
     thread.join(600)
     assert not thread.is_alive() and "error" not in outcome, outcome
