@@ -78,7 +78,8 @@ def direct(rows: list[dict], cfg, threads: int = 1) -> tuple[float, int]:
     import pyarrow as pa
 
     from hiwar.generation.engines import prepared_engine
-    from hiwar.generation.engines.hf_engine import HFGenerator, engine_fields
+    from hiwar.generation.engines.common import engine_fields
+    from hiwar.generation.engines.hf_engine import HFGenerator
 
     # As generate_texts hands it to its actors: the prompt format resolved ('auto' is not a format an actor runs).
     gen = HFGenerator(engine_fields(prepared_engine(cfg)), threads)

@@ -68,7 +68,8 @@ def direct(rows: list[dict], config) -> float:
     import pyarrow as pa
 
     from hiwar.generation.engines import prepared_engine
-    from hiwar.generation.engines.hf_engine import HFGenerator, engine_fields
+    from hiwar.generation.engines.common import engine_fields
+    from hiwar.generation.engines.hf_engine import HFGenerator
     from hiwar.judge.job import RequestBuilder
     from hiwar.judge.parse import parse_judgment
     from hiwar.judge.rubric import Rubric

@@ -147,8 +147,7 @@ def run_model_pool(
 
     from hiwar.evaluation.raven.job import SCORE_COLUMNS, replies_frame, reply_engine, similarity_stage
     from hiwar.generation.engines import prepared_engine
-    from hiwar.generation.engines.common import check_model
-    from hiwar.generation.engines.hf_engine import engine_fields
+    from hiwar.generation.engines.common import check_model, engine_fields
 
     engine = prepared_engine(reply_engine(spec, raven))
     check_model(engine)

@@ -24,7 +24,7 @@ def setup(tiny_gpt2: Path) -> dict:
     from hiwar.evaluation.model_worker import ModelWorker, input_rows
     from hiwar.evaluation.raven.job import reply_engine
     from hiwar.generation.engines import prepared_engine
-    from hiwar.generation.engines.hf_engine import engine_fields
+    from hiwar.generation.engines.common import engine_fields
     from hiwar.models.spec import ModelSpec
 
     spec = ModelSpec(model=str(tiny_gpt2))

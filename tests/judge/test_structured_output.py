@@ -7,7 +7,7 @@ import pytest
 
 from hiwar.config import load_config
 from hiwar.errors import ConfigError
-from hiwar.generation.engines.hf_engine import engine_fields
+from hiwar.generation.engines.common import engine_fields
 from hiwar.generation.engines.openai_engine import OpenAIPreprocess
 from hiwar.judge import parse
 from hiwar.judge.job import RequestBuilder, check_judge

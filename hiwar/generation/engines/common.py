@@ -1,4 +1,5 @@
-"""What every engine shares: the model check, plain Python rows, per-row output columns."""
+"""What every engine shares: the model check, the engine fields sent to actors, plain Python rows, per-row output
+columns."""
 
 from __future__ import annotations
 
@@ -14,6 +15,11 @@ def check_model(cfg: EngineConfig) -> None:
     from hiwar.models.preflight import require_runnable
 
     require_runnable(cfg.ref(), cfg.engine, max_model_len=cfg.max_model_len, max_tokens=cfg.sampling.max_tokens)
+
+
+def engine_fields(cfg: EngineConfig) -> dict[str, Any]:
+    """Only the EngineConfig part of ``cfg`` (a GenerationConfig carries more), as plain data for actors."""
+    return cfg.model_dump(include=set(EngineConfig.model_fields))
 
 
 def plain(value: Any) -> Any:

@@ -11,7 +11,7 @@ from typing import Any
 
 from hiwar.generation.config import EngineConfig
 from hiwar.generation.engines.batch_generator import BatchGenerator, Result
-from hiwar.generation.engines.common import check_model
+from hiwar.generation.engines.common import check_model, engine_fields
 
 
 class HFGenerator(BatchGenerator):
@@ -75,11 +75,6 @@ class HFGenerator(BatchGenerator):
             text = self.tokenizer.decode(seq[:n_gen], skip_special_tokens=True)
             results.append((text, len(ids), n_gen, ""))
         return results
-
-
-def engine_fields(cfg: EngineConfig) -> dict[str, Any]:
-    """Only the EngineConfig part of ``cfg`` (a GenerationConfig carries more), as plain data for actors."""
-    return cfg.model_dump(include=set(EngineConfig.model_fields))
 
 
 def generate_hf(ds: Any, cfg: EngineConfig) -> Any:

