@@ -11,8 +11,9 @@ Part 1, fresh processes: each step an actor takes, timed in a new interpreter pe
 ``AutoModelForCausalLM`` resolves the model class, which imports transformers' model stack); the tokenizer; the
 weights (``from_pretrained`` through :mod:`hiwar.models.loader`); a first and a second ``generate`` (8 prompts,
 16 new tokens). Models: a tiny GPT-2 and Llama (:func:`hiwar.tiny_models.build_tiny_model`) and hiwar's Jais and
-AraGPT2 ports (``build_tiny_jais``, ``build_tiny_aragpt2``). Variants: ``plain`` (``HIWAR_EAGER_IMPORTS=1``: the
-imports as transformers makes them, the "before") and ``hiwar`` (:mod:`hiwar.startup`'s deferred imports).
+AraGPT2 ports (``build_tiny_jais``, ``build_tiny_aragpt2``). Variants: ``plain`` (``HIWAR_EAGER_IMPORTS=1`` and
+``HIWAR_IMPORT_CACHE=0``: the imports as transformers makes them, the "before"), ``deferred`` (:mod:`hiwar.startup`'s
+deferred imports only) and ``hiwar`` (those and :mod:`hiwar.import_cache`, as hiwar runs).
 
 Part 2, a real Ray actor (1 CPU) running the transformers engine's actor class (``HFGenerator``), timed from the
 actor's submission: until its worker process exists, until its constructor starts (worker boot, imports, the
@@ -88,6 +89,8 @@ def build_models(root: Path) -> dict[str, Path]:
 
 def child(model_dir: str, spawned_at: float) -> None:
     """Run an actor's steps in this fresh process; print ``{step: [wall_s, cpu_s]}`` as JSON."""
+    import hiwar  # noqa: F401 - as in an actor, whose class's module comes first (it installs the import cache)
+
     out: dict[str, list[float]] = {"process": [time.time() - spawned_at, cpu_s()]}
 
     def step(name: str, fn: Callable[[], Any]) -> Any:
@@ -126,13 +129,17 @@ def child(model_dir: str, spawned_at: float) -> None:
 
 
 def child_env(variant: str) -> dict[str, str]:
-    """The environment of a measured process: ``plain`` turns hiwar.startup's deferred imports off; every variant
-    but ``warm`` turns warm workers off (:mod:`hiwar.cluster.warm_workers`)."""
+    """The environment of a measured process: ``plain`` turns hiwar.startup's deferred imports and hiwar's import
+    cache (:mod:`hiwar.import_cache`) off, ``deferred`` only the cache; every variant but ``warm`` turns warm
+    workers off (:mod:`hiwar.cluster.warm_workers`)."""
     env = dict(os.environ)
     env.pop("HIWAR_EAGER_IMPORTS", None)
+    env.pop("HIWAR_IMPORT_CACHE", None)
     env["HIWAR_WARM_WORKERS"] = "1" if variant == "warm" else "0"
     if variant == "plain":
         env["HIWAR_EAGER_IMPORTS"] = "1"
+    if variant in ("plain", "deferred"):
+        env["HIWAR_IMPORT_CACHE"] = "0"
     return env
 
 
@@ -173,7 +180,7 @@ def part1(dirs: dict[str, Path], archs: list[str], variants: list[str], repeat: 
 
 HEAVY = ("torch.distributed.tensor", "sympy", "torch._dynamo", "sklearn", "pandas", "scipy.optimize", "accelerate")
 TREE_SNIPPET = """
-import sys, torch, transformers
+import sys, hiwar, torch, transformers  # hiwar first, as in an actor: it installs the import cache
 from hiwar.models.loader import ModelRef, load_config
 config = load_config(ModelRef(sys.argv[1]))
 from transformers import AutoModelForCausalLM
@@ -357,7 +364,7 @@ def part3(model_dir: Path, variants: list[str], repeat: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--archs", default=",".join(ARCHS))
-    parser.add_argument("--variants", default="plain,hiwar", help="Part 1: plain (the before) and/or hiwar.")
+    parser.add_argument("--variants", default="plain,deferred,hiwar", help="Part 1: plain (before), deferred, hiwar.")
     parser.add_argument("--repeat", type=int, default=3, help="Fresh processes per model and variant (0: skip).")
     parser.add_argument("--ray-variants", default="plain,hiwar,task-warmed,warm")
     parser.add_argument("--ray-repeat", type=int, default=2, help="Fresh Ray clusters per variant (0: skip).")
