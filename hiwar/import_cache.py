@@ -87,7 +87,12 @@ def cached(name: str, identity: Any, key: Any, compute: Callable[[], Any], encod
     except Exception as err:  # noqa: BLE001 - absent, stale or damaged: compute it, as without a cache
         logging.getLogger(__name__).debug("import cache %s: %s", path, err)
     value = compute()
-    _write(path, {"key": key, "value": encode(value)})
+    try:
+        encoded = encode(value)
+    except Exception as err:  # noqa: BLE001 - an answer of a shape this cache does not know: use it, keep nothing
+        logging.getLogger(__name__).debug("import cache %s: not kept (%s)", path, err)
+        return value
+    _write(path, {"key": key, "value": encoded})
     return value
 
 
@@ -97,14 +102,17 @@ def _write(path: Path, data: dict[str, Any]) -> None:
     import logging
     import tempfile
 
+    tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(data, f)
         os.replace(tmp, path)
-    except OSError as err:  # a read-only home: no cache, same answers
+    except (OSError, TypeError, ValueError) as err:  # a read-only home, or a value JSON cannot hold: no cache
         logging.getLogger(__name__).debug("import cache not written to %s: %s", path, err)
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def distribution_folders() -> list[list[Any]]:

@@ -128,6 +128,14 @@ def test_an_unwritable_cache_still_answers(tmp_path: Path, monkeypatch: pytest.M
     assert ic.cached("unit", [], "k", lambda: {"x": [2]}, dict, dict) == {"x": [2]}
 
 
+def test_an_answer_json_cannot_hold_is_returned_and_not_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ic.DIR_ENV, str(tmp_path))
+    odd = {"a": object()}
+    assert ic.cached("unit", [], "k", lambda: odd, dict, dict) is odd  # json.dump fails on the object
+    assert ic.cached("unit", [], "k", lambda: odd, lambda v: 1 / 0, dict) is odd  # the encoder fails
+    assert list((tmp_path / "imports").iterdir()) == []  # no file, not even a temporary one
+
+
 def test_the_fingerprint_follows_every_python_file(tmp_path: Path) -> None:
     tree = tmp_path / "models"
     (tree / "gpt2").mkdir(parents=True)
