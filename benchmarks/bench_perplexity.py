@@ -57,7 +57,7 @@ def baseline(model, tokenizer, convs: list, lengths: list[int]) -> tuple[float, 
     return nll, tokens, time.perf_counter() - start
 
 
-def hiwar_in_process(model, tokenizer, convs: list, max_tokens: int) -> tuple[float, int, float]:
+def hiwar_in_process(model, tokenizer, convs: list, max_tokens: int | None) -> tuple[float, int, float]:
     """hiwar's batched scorer in this process (formatting included, as in the baseline)."""
     from hiwar.evaluation.perplexity.encoding import encode_for_scoring
     from hiwar.evaluation.perplexity.nll import score_sequences
@@ -69,7 +69,9 @@ def hiwar_in_process(model, tokenizer, convs: list, max_tokens: int) -> tuple[fl
     return sum(s[0] for s in scores), sum(s[1] for s in scores), time.perf_counter() - start
 
 
-def hiwar_ray(model_dir: Path, convs: list, actors: int, batch_size: int, max_tokens: int) -> tuple[float, int, float]:
+def hiwar_ray(
+    model_dir: Path, convs: list, actors: int, batch_size: int, max_tokens: int | None
+) -> tuple[float, int, float]:
     """hiwar's Ray Data job (actor pool; start-up and model loading included). Prints when the first rows came
     back: the start-up share of the job. The clock starts where ``hiwar evaluate`` joins Ray and asks for its warm
     workers (``session.connect(warm=...)``; ``HIWAR_WARM_WORKERS=0`` measures without them)."""
@@ -106,7 +108,9 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--actors", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=64, help="Conversations per Ray batch.")
-    parser.add_argument("--max-tokens", type=int, default=8192, help="Padded tokens per forward pass.")
+    parser.add_argument(
+        "--max-tokens", type=int, default=None, help="Padded tokens per forward pass (default: hiwar's, 2048 on CPU)."
+    )
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "hiwar-bench-perplexity")
     args = parser.parse_args()
 
@@ -114,6 +118,7 @@ def main() -> None:
     import torch
     from flops import forward_flops, matmul_peak, shaped_peak
 
+    from hiwar.evaluation.perplexity.nll import tokens_per_batch
     from hiwar.models.loader import ModelRef, load_causal_lm, load_tokenizer
     from hiwar.tiny_models import TinySpec, build_tiny_model
 
@@ -127,7 +132,8 @@ def main() -> None:
     )
     print(
         f"model: GPT-2 {args.layers} layers x {args.hidden}, {sum(p.numel() for p in model.parameters()):,} "
-        f"parameters; {len(convs)} conversations; {os.cpu_count()} CPUs"
+        f"parameters; {len(convs)} conversations; {os.cpu_count()} CPUs; batched passes of at most "
+        f"{tokens_per_batch(args.max_tokens, 'cpu')} padded tokens"
     )
     peak = matmul_peak(threads=os.cpu_count() or 1)
     lengths: list[int] = []

@@ -97,22 +97,16 @@ def cached(name: str, identity: Any, key: Any, compute: Callable[[], Any], encod
 
 
 def _write(path: Path, data: dict[str, Any]) -> None:
-    """Write ``data`` as JSON atomically (a temporary file renamed), so a reader never sees half a file."""
+    """Write ``data`` as JSON atomically (:mod:`hiwar.atomic`), so a reader never sees half a file."""
     import json
     import logging
-    import tempfile
 
-    tmp = None
+    from hiwar.atomic import write_text
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f)
-        os.replace(tmp, path)
+        write_text(path, json.dumps(data))
     except (OSError, TypeError, ValueError) as err:  # a read-only home, or a value JSON cannot hold: no cache
         logging.getLogger(__name__).debug("import cache not written to %s: %s", path, err)
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def distribution_folders() -> list[list[Any]]:

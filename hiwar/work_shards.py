@@ -50,10 +50,10 @@ def write_shard(rows: Any, path: Path, sort_by: str) -> None:
 
     if isinstance(rows, list):
         rows = pa.concat_tables(rows) if rows and isinstance(rows[0], pa.Table) else pa.Table.from_pylist(rows)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(rows.sort_by(sort_by), tmp)
-    tmp.replace(path)
+    from hiwar.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        pq.write_table(rows.sort_by(sort_by), tmp)
 
 
 def read_shards(shards_dir: Path, sort_by: str) -> list[dict[str, Any]]:

@@ -78,3 +78,18 @@ def test_warm_workers_serve_only_in_actor_engines(engine: str, extra: dict, expe
 def test_in_actor_vllm_takes_one_engine_per_actor() -> None:
     with pytest.raises(ValueError, match="vllm_runner 'in_actor' runs one engine in one actor"):
         EngineConfig(engine="vllm", vllm_runner="in_actor", pipeline_parallel_size=2)
+
+
+@pytest.mark.parametrize(
+    ("rows", "actors", "batch_size", "expected"),
+    [
+        (3000, 2, 64, 47),  # one block per batch: ceil(3000 / 64)
+        (300, 2, 64, 8),  # five batches, but four blocks per actor
+        (3, 2, 64, 3),  # never more blocks than rows
+        (0, 2, 64, 1),  # an empty input is still one block
+        (1_000_000, 4, 8, 2000),  # capped: Ray schedules each block
+        (400, 1, 8, 50),  # generation's benchmark: one block per engine batch, as before
+    ],
+)
+def test_blocks_one_per_batch_four_per_actor_at_least(rows: int, actors: int, batch_size: int, expected: int) -> None:
+    assert ActorResources(actors=actors, batch_size=batch_size).blocks(rows) == expected

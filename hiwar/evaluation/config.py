@@ -45,7 +45,12 @@ class PerplexityConfig(ActorConfig):
         description="New tokens scored per window step (default: window/2; "
         "at most window-1 so each scored token has context).",
     )
-    max_tokens_per_batch: int = Field(8192, ge=16, description="Padded tokens per forward pass inside an actor.")
+    max_tokens_per_batch: int | None = Field(
+        None,
+        ge=16,
+        description="Padded tokens per forward pass inside an actor; null: 2048 on CPU (smaller passes stay in the "
+        "caches: 1.2-1.25x faster than 8192 here), 8192 on a GPU.",
+    )
 
 
 class RavenConfig(ActorConfig):

@@ -142,7 +142,7 @@ def run_model_pool(
 ) -> PoolOutputs:
     """Both metrics' model work for ``spec`` in one Ray Data job: one :class:`ModelWorker` pool (the reply
     engine's resources, ``raven.engine``), then the encoder pool. Each kind keeps the blocks its own job would
-    have (``4 x actors`` of them), so Ray batches its rows as that job would."""
+    have (:meth:`~hiwar.resources.ActorResources.blocks`), so Ray batches its rows as that job would."""
     import ray
 
     from hiwar.evaluation.raven.job import SCORE_COLUMNS, replies_frame, reply_engine, similarity_stage
@@ -153,8 +153,8 @@ def run_model_pool(
     check_model(engine)
     ppl_in, reply_in = input_rows(ppl_rows, reply_rows)
     # Replies first: they are the longer work, so the scorer's rows fill in behind them.
-    ds = ray.data.from_items(reply_in, override_num_blocks=max(1, min(len(reply_in), 4 * engine.actors))).union(
-        ray.data.from_items(ppl_in, override_num_blocks=max(1, min(len(ppl_in), 4 * ppl.actors)))
+    ds = ray.data.from_items(reply_in, override_num_blocks=engine.blocks(len(reply_in))).union(
+        ray.data.from_items(ppl_in, override_num_blocks=ppl.blocks(len(ppl_in)))
     )
     settings = {"mask": ppl.mask, "window": ppl.window, "stride": ppl.stride}
     worked = ds.map_batches(

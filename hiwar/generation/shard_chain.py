@@ -38,8 +38,7 @@ def run_chain(requests: list[dict[str, Any]], cfg: GenerationConfig, shards_dir:
     from hiwar.generation.postprocess import parse_and_validate
 
     expected = Counter(r["shard"] for r in requests)
-    blocks = max(1, min(len(requests) // max(cfg.batch_size, 1), 2000))
-    ds = ray.data.from_items(requests, override_num_blocks=blocks)
+    ds = ray.data.from_items(requests, override_num_blocks=cfg.blocks(len(requests)))
     ds = generate_texts(ds, cfg)
     ds = ds.map_batches(
         parse_and_validate,

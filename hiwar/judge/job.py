@@ -235,9 +235,8 @@ def run_round(
     from hiwar.generation.engines import generate_texts
     from hiwar.judge.parse_stage import parse_batch
 
-    # At least one block per engine replica, so every replica gets work even in a small retry round.
-    blocks = max(1, min(len(requests), 2000, max(len(requests) // cfg.batch_size, cfg.actors)))
-    ds = generate_texts(ray.data.from_items(requests, override_num_blocks=blocks), cfg)
+    # Blocks for every engine replica (ActorResources.blocks), so each gets work even in a small retry round.
+    ds = generate_texts(ray.data.from_items(requests, override_num_blocks=cfg.blocks(len(requests))), cfg)
     ds = ds.map_batches(
         parse_batch,
         batch_format="pyarrow",

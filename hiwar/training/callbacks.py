@@ -56,9 +56,9 @@ class JsonlMetricsCallback(TrainerCallback):
             for line in self.path.read_text(encoding="utf-8").splitlines()
             if line.strip() and json.loads(line).get("step", 0) <= step
         ]
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
-        tmp.replace(self.path)
+        from hiwar.atomic import write_text
+
+        write_text(self.path, "".join(line + "\n" for line in kept))
 
 
 class NonFiniteLossError(HiwarError):

@@ -176,3 +176,43 @@ def test_scored_positions_only_logits_equal_the_models_own_loss(
             loss = model(input_ids=torch.tensor([ids]), labels=torch.tensor([labels])).loss.item()
         assert count == sum(1 for label in labels[1:] if label != IGNORE)
         assert nll / count == pytest.approx(loss, rel=1e-5)
+
+
+def test_passes_default_to_the_devices_size_and_a_given_size_wins() -> None:
+    import torch
+
+    from hiwar.evaluation.perplexity.nll import CPU_TOKENS_PER_BATCH, GPU_TOKENS_PER_BATCH, tokens_per_batch
+
+    assert (CPU_TOKENS_PER_BATCH, GPU_TOKENS_PER_BATCH) == (2048, 8192)
+    assert tokens_per_batch(None, "cpu") == tokens_per_batch(None, torch.device("cpu")) == 2048
+    assert tokens_per_batch(None, "cuda:1") == tokens_per_batch(None, torch.device("cuda", 0)) == 8192
+    assert tokens_per_batch(None, "mps") == 8192
+    assert tokens_per_batch(512, "cpu") == tokens_per_batch(512, "cuda") == 512
+
+
+def test_the_default_pass_size_scores_as_a_per_sequence_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With no size given, CPU passes hold at most 2048 padded tokens, and the sums equal one sequence per pass."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from hiwar.evaluation.perplexity import nll
+
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=50, n_positions=600, n_embd=32, n_layer=1, n_head=2)).eval()
+    lengths = [500, 480, 450, 300, 200, 120, 60, 30]
+    sequences = [(ids := torch.randint(0, 50, (n,)).tolist(), ids) for n in lengths]
+    seen: list[int] = []
+    real = nll._micro_batches
+
+    def spy(sizes: list[int], max_tokens: int) -> list[list[int]]:
+        seen.append(max_tokens)
+        batches = real(sizes, max_tokens)
+        assert all(len(b) * max(sizes[i] for i in b) <= max_tokens for b in batches)
+        return batches
+
+    monkeypatch.setattr(nll, "_micro_batches", spy)
+    batched = nll.score_sequences(model, sequences, window=600)
+    single = [nll.score_sequences(model, [s], window=600, max_tokens_per_batch=600)[0] for s in sequences]
+    assert seen[0] == 2048
+    assert [c for _, c in batched] == [c for _, c in single] == [n - 1 for n in lengths]
+    assert [v for v, _ in batched] == pytest.approx([v for v, _ in single], rel=1e-5)

@@ -25,7 +25,7 @@ def scored_dataset(spec: ModelSpec, rows: list[dict[str, Any]], cfg: PerplexityC
 
     from hiwar.evaluation.perplexity.stage import PerplexityScorer
 
-    ds = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows), 4 * cfg.actors)))
+    ds = ray.data.from_items(rows, override_num_blocks=cfg.blocks(len(rows)))
     return ds.map_batches(
         PerplexityScorer,
         fn_constructor_kwargs={

@@ -16,6 +16,12 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 IGNORE = -100
+# Padded tokens per forward pass when the config leaves it open (``perplexity.max_tokens_per_batch: null``). On CPU,
+# smaller passes are faster: their activations stay in the caches. Measured here (2 threads, 2026-12-02, load about
+# 1): GPT-2 4x256 scored 13.0k tokens/s at 2048 against 10.5k at 8192 (12.6k at 1024, 12.2k at 4096); 4x512 3.6k
+# against 2.9k; 4x1024 1.0k against 0.87k. A GPU wants large passes to fill its cores.
+CPU_TOKENS_PER_BATCH = 2048
+GPU_TOKENS_PER_BATCH = 8192
 
 
 @dataclass(frozen=True)
@@ -142,19 +148,29 @@ def token_nll(logits: Any, targets: Any) -> Any:
     )
 
 
+def tokens_per_batch(max_tokens: int | None, device: Any) -> int:
+    """``max_tokens`` when given, else :data:`CPU_TOKENS_PER_BATCH` on a CPU and :data:`GPU_TOKENS_PER_BATCH` on
+    any other device."""
+    if max_tokens:
+        return max_tokens
+    kind = getattr(device, "type", str(device).split(":")[0])
+    return CPU_TOKENS_PER_BATCH if kind == "cpu" else GPU_TOKENS_PER_BATCH
+
+
 def score_sequences(
     model: Any,
     sequences: list[tuple[list[int], list[int]]],
     window: int,
     stride: int | None = None,
-    max_tokens_per_batch: int = 8192,
+    max_tokens_per_batch: int | None = None,
     pad_id: int = 0,
     device: Any = "cpu",
 ) -> list[tuple[float, int]]:
     """Summed NLL (nats) and scored-token count per (input ids, labels) sequence.
 
     Labels follow the Hugging Face convention (not shifted; ``-100`` is not scored). Windows of all sequences
-    are sorted by length and packed into padded micro-batches of at most ``max_tokens_per_batch`` tokens.
+    are sorted by length and packed into padded micro-batches of at most ``max_tokens_per_batch`` tokens
+    (:func:`tokens_per_batch` for the device when None).
     """
     import torch
 
@@ -166,7 +182,7 @@ def score_sequences(
                 owner.append(index)
     totals = [(0.0, 0)] * len(sequences)
     with torch.inference_mode():
-        for batch in _micro_batches([len(p[0]) for p in pieces], max_tokens_per_batch):
+        for batch in _micro_batches([len(p[0]) for p in pieces], tokens_per_batch(max_tokens_per_batch, device)):
             for i, (nll, count) in zip(
                 batch, forward_nll(model, [pieces[i] for i in batch], pad_id, device), strict=True
             ):

@@ -27,7 +27,7 @@ class PerplexityScorer:
         mask: str = "assistant",
         window: int | None = None,
         stride: int | None = None,
-        max_tokens_per_batch: int = 8192,
+        max_tokens_per_batch: int | None = None,
         dtype: str = "auto",
         num_threads: float = 1.0,
     ) -> None:
@@ -46,7 +46,7 @@ class PerplexityScorer:
         mask: str = "assistant",
         window: int | None = None,
         stride: int | None = None,
-        max_tokens_per_batch: int = 8192,
+        max_tokens_per_batch: int | None = None,
     ) -> PerplexityScorer:
         """A scorer over a model and tokenizer loaded already (``hiwar.evaluation.model_worker`` shares them
         with the reply generator)."""
@@ -55,7 +55,14 @@ class PerplexityScorer:
         return scorer
 
     def _use(
-        self, lm: Any, tokenizer: Any, device: Any, mask: str, window: int | None, stride: int | None, max_tokens: int
+        self,
+        lm: Any,
+        tokenizer: Any,
+        device: Any,
+        mask: str,
+        window: int | None,
+        stride: int | None,
+        max_tokens: int | None,
     ) -> None:
         from hiwar.models.loader import context_length
 

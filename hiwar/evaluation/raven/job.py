@@ -34,7 +34,7 @@ def reply_dataset(spec: ModelSpec, rows: list[dict[str, Any]], cfg: RavenConfig)
     from hiwar.generation.engines import generate_texts
 
     requests = [{**{key: row[key] for key in REQUEST_COLUMNS}, "reference": row["reference"]} for row in rows]
-    ds = ray.data.from_items(requests, override_num_blocks=max(1, min(len(rows), 4 * cfg.engine.actors)))
+    ds = ray.data.from_items(requests, override_num_blocks=cfg.engine.blocks(len(rows)))
     return generate_texts(ds, reply_engine(spec, cfg))
 
 
@@ -91,7 +91,7 @@ def embed_saved(frame: Any, cfg: RavenConfig) -> Any:
     import ray
 
     records = frame[["request_id", "generated_text", "reference"]].to_dict("records")  # pandas 3: no from_pandas
-    ds = ray.data.from_items(records, override_num_blocks=max(1, min(len(records), 4 * cfg.actors)))
+    ds = ray.data.from_items(records, override_num_blocks=cfg.blocks(len(records)))
     return similarity_stage(ds, cfg).to_pandas()[SCORE_COLUMNS]
 
 
