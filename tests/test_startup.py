@@ -26,6 +26,7 @@ startup.warm_imports()
 first = startup.warmed_at
 startup.warm_imports()
 report["warm_idempotent"] = startup.warmed_at == first
+report["not_warmed"] = [m for m in ("torch", "transformers.modeling_utils", "ray.data") if m not in sys.modules]
 import torch
 report["models"] = {}
 for name in sys.argv[1:]:
@@ -77,7 +78,7 @@ def test_fresh_actor_defers_optional_imports_and_loads_all_tiny_architectures(
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["deferred"] == len(startup.DEFERRED) and report["again"] == 0
-    assert report["warm_idempotent"]
+    assert report["warm_idempotent"] and report["not_warmed"] == []
     assert [report["models"][n] for n in names] == [
         ["GPT2LMHeadModel", 5],
         ["LlamaForCausalLM", 5],
