@@ -12,9 +12,12 @@ Work made with another key is an error that says what changed, or, with ``force`
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,13 @@ from hiwar.training.export import export_model
 from hiwar.training.plan import TrainingData, load_training_data, model_key, pending_models, select_models
 
 log = logging.getLogger(__name__)
+
+# Ray Train's controller sees its workers start, report and finish only when it polls them, every
+# RAY_TRAIN_HEALTH_CHECK_INTERVAL_S (2 s by default, sized for long multi-node runs), so every run waited up to a
+# poll at each step and at its end. A poll is one small call per worker. Ray Train hands the driver's value to its
+# controller and workers. Measured on the demo's student (2 CPU workers): fit() 25.1-29.9 s at 0.25 s against
+# 29.7-34.2 s at 2 s. A value the user exported wins.
+POLL_INTERVAL_ENV, POLL_INTERVAL_S = "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.25"
 
 
 def _prepare_tokenizer(spec: ModelSpec, index: int = 0) -> tuple[Any, str]:
@@ -117,7 +127,8 @@ def _fit(trainer: Any, spec: ModelSpec, settings: TrainingConfig, work: Path) ->
     from hiwar.training.callbacks import NonFiniteLossError
 
     try:
-        return trainer.fit()
+        with _poll_interval():
+            return trainer.fit()
     except NonFiniteLossError as err:  # local mode: the worker function ran in this process
         raise _diverged(str(err), settings, work) from err
     except TrainingFailedError as err:
@@ -137,6 +148,19 @@ def _fit(trainer: Any, spec: ModelSpec, settings: TrainingConfig, work: Path) ->
             f"training.models ({spec.name}): training failed after training.max_failures={settings.max_failures} "
             f"restart(s): {describe_error(cause)}; fix the cause and rerun the same command, {rerun}"
         ) from err
+
+
+@contextlib.contextmanager
+def _poll_interval() -> Iterator[None]:
+    """Ray Train's controller polls every :data:`POLL_INTERVAL_S` during the block, unless the user set it."""
+    if POLL_INTERVAL_ENV in os.environ:
+        yield
+        return
+    os.environ[POLL_INTERVAL_ENV] = POLL_INTERVAL_S
+    try:
+        yield
+    finally:
+        os.environ.pop(POLL_INTERVAL_ENV, None)
 
 
 def _diverged(message: str, settings: TrainingConfig, work: Path) -> HiwarError:
