@@ -9,6 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from hiwar.atomic import atomic_path
 from hiwar.errors import DataError
 from hiwar.record import CONVERSATION_SCHEMA, Conversation, row_problem
 from hiwar.textfiles import iter_lines
@@ -22,11 +23,11 @@ def to_table(records: Sequence[Conversation]) -> pa.Table:
 
 
 def write_parquet(records: Sequence[Conversation], path: str | Path) -> Path:
-    """Write one Parquet file (parent folders are created)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(to_table(records), path)
-    return path
+    """Write one Parquet file atomically (parent folders are created): a reader, or a rerun after a kill, finds the
+    old file or the whole new one, never a truncated one (:mod:`hiwar.atomic`)."""
+    with atomic_path(path) as tmp:
+        pq.write_table(to_table(records), tmp)
+    return Path(path)
 
 
 def write_parquet_shards(
@@ -41,13 +42,11 @@ def write_parquet_shards(
 
 
 def write_jsonl(records: Iterable[Conversation], path: str | Path) -> Path:
-    """Write one JSONL file, one conversation row per line (UTF-8, Arabic kept readable)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as fh:
+    """Write one JSONL file atomically, one conversation row per line (UTF-8, Arabic kept readable)."""
+    with atomic_path(path) as tmp, open(tmp, "x", encoding="utf-8") as fh:
         for record in records:
             fh.write(json.dumps(record.to_row(), ensure_ascii=False) + "\n")
-    return path
+    return Path(path)
 
 
 def data_files(path: str | Path) -> list[Path]:

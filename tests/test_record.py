@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -45,6 +46,32 @@ def test_jsonl_round_trip_keeps_arabic_readable(tmp_path: Path) -> None:
     path = write_jsonl(records, tmp_path / "a.jsonl")
     assert "الكسكس" in path.read_text(encoding="utf-8")
     assert read_records(path) == records
+
+
+def test_a_write_that_fails_midway_keeps_the_old_file_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A writer that dies part-way leaves the previous file as it was and no partial file beside it: JSONL whose
+    records run out with an error after one row, Parquet whose writer fails after its first bytes."""
+    old = [make(i) for i in range(3)]
+    jsonl, parquet = tmp_path / "a.jsonl", tmp_path / "a.parquet"
+    write_jsonl(old, jsonl)
+    write_parquet(old, parquet)
+
+    def failing() -> Iterator[Conversation]:
+        yield make(10)
+        raise RuntimeError("killed")
+
+    def half_written(table: pa.Table, where: str | Path) -> None:
+        Path(where).write_bytes(b"PAR1")
+        raise OSError("disk full")
+
+    with pytest.raises(RuntimeError, match="killed"):
+        write_jsonl(failing(), jsonl)
+    monkeypatch.setattr(pq, "write_table", half_written)
+    with pytest.raises(OSError, match="disk full"):
+        write_parquet([make(11)], parquet)
+    monkeypatch.undo()
+    assert read_records(jsonl) == old and read_records(parquet) == old
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jsonl", "a.parquet"]
 
 
 def test_shards_and_folder_read(tmp_path: Path) -> None:
