@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from hiwar import __version__
+from hiwar.atomic import write_text
 
 
 def fingerprint(paths: Iterable[str | Path]) -> str:
@@ -75,6 +76,4 @@ def finite(data: Any) -> Any:
 
 def write_json(path: str | Path, data: dict[str, Any]) -> Path:
     """Write pretty UTF-8 JSON (Arabic kept readable), atomically: a killed job never leaves half a file."""
-    from hiwar.atomic import write_text
-
     return write_text(path, json.dumps(data, ensure_ascii=False, indent=2, sort_keys=False) + "\n")

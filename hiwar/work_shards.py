@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from hiwar.atomic import atomic_path
+
 T = TypeVar("T")
 
 SHARD_GLOB = "shard-*.parquet"
@@ -50,8 +52,6 @@ def write_shard(rows: Any, path: Path, sort_by: str) -> None:
 
     if isinstance(rows, list):
         rows = pa.concat_tables(rows) if rows and isinstance(rows[0], pa.Table) else pa.Table.from_pylist(rows)
-    from hiwar.atomic import atomic_path
-
     with atomic_path(path) as tmp:
         pq.write_table(rows.sort_by(sort_by), tmp)
 

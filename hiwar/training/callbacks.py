@@ -11,6 +11,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from hiwar.atomic import write_text
 from hiwar.errors import HiwarError
 from hiwar.training.collate import SFTCollator
 
@@ -56,8 +57,6 @@ class JsonlMetricsCallback(TrainerCallback):
             for line in self.path.read_text(encoding="utf-8").splitlines()
             if line.strip() and json.loads(line).get("step", 0) <= step
         ]
-        from hiwar.atomic import write_text
-
         write_text(self.path, "".join(line + "\n" for line in kept))
 
 
