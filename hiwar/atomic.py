@@ -15,6 +15,7 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 
 def temporary_name(path: str | Path) -> Path:
@@ -41,9 +42,17 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise
 
 
+@contextmanager
+def atomic_open(path: str | Path, encoding: str = "utf-8", newline: str | None = None) -> Iterator[IO[str]]:
+    """A text file to write ``path``'s content to: closed and renamed onto ``path`` when the block ends without an
+    error, removed (``path`` left as it was) when it raises."""
+    # "x": a name clash is an error, never a shared file. The file closes before atomic_path renames it.
+    with atomic_path(path) as tmp, open(tmp, "x", encoding=encoding, newline=newline) as fh:
+        yield fh
+
+
 def write_text(path: str | Path, text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically; return ``path``."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "x", encoding="utf-8") as fh:  # "x": a name clash is an error, never a shared file
-            fh.write(text)
+    with atomic_open(path) as fh:
+        fh.write(text)
     return Path(path)

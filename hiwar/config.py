@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, Field, ValidationError
 
+from hiwar.atomic import write_text
 from hiwar.cluster.config import ClusterConfig
 from hiwar.errors import ConfigError
 from hiwar.evaluation.config import EvaluationConfig
@@ -156,5 +157,5 @@ def save_resolved(config: BaseModel, out_dir: str | Path) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / RESOLVED_NAME
-    path.write_text(to_yaml(config), encoding="utf-8")
+    write_text(path, to_yaml(config))
     return path

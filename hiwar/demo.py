@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from hiwar.atomic import write_text
 from hiwar.config import RunConfig, load_config
 from hiwar.record import Conversation, Generator
 from hiwar.run_layout import RunLayout
@@ -196,7 +197,7 @@ def run_demo(
     teacher_settings = data.pop("_teacher")
     config_path = out / "demo.yaml"
     config_path.parent.mkdir(parents=True, exist_ok=True)
-    config_path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    write_text(config_path, yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
     config = load_config(config_path)
     data["_teacher"] = teacher_settings
     # Building the models (mostly importing torch and transformers, ~10 s here) while Ray starts; the generate

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hiwar.atomic import atomic_path
 from hiwar.config import RunConfig
 from hiwar.lineage import fingerprint
 from hiwar.run_layout import RunLayout
@@ -67,7 +68,8 @@ def replies_for_rating(layout: RunLayout) -> Path | None:
     if not frames or all(f.empty for f in frames):
         return None
     path = layout.replies_for_rating
-    pd.concat(frames, ignore_index=True).to_parquet(path, index=False)
+    with atomic_path(path) as tmp:
+        pd.concat(frames, ignore_index=True).to_parquet(tmp, index=False)
     return path
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from hiwar.atomic import atomic_path
+from hiwar.atomic import atomic_open, atomic_path
 from hiwar.errors import DataError
 from hiwar.record import CONVERSATION_SCHEMA, Conversation, row_problem
 from hiwar.textfiles import iter_lines
@@ -43,7 +43,7 @@ def write_parquet_shards(
 
 def write_jsonl(records: Iterable[Conversation], path: str | Path) -> Path:
     """Write one JSONL file atomically, one conversation row per line (UTF-8, Arabic kept readable)."""
-    with atomic_path(path) as tmp, open(tmp, "x", encoding="utf-8") as fh:
+    with atomic_open(path) as fh:
         for record in records:
             fh.write(json.dumps(record.to_row(), ensure_ascii=False) + "\n")
     return Path(path)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from hiwar.atomic import write_text
 from hiwar.config import RESOLVED_NAME, RunConfig
 from hiwar.dataset_layout import STATS_FILE
 from hiwar.lineage import code_text, code_version
@@ -91,5 +92,5 @@ def write_run_report(config: RunConfig, layout: RunLayout) -> Path:
         f"code version, times, logs): `{layout.manifests}`",
     ]
     layout.report.parent.mkdir(parents=True, exist_ok=True)
-    layout.report.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_text(layout.report, "\n".join(lines) + "\n")
     return layout.report

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hiwar.atomic import atomic_path, temporary_name, write_text
+from hiwar.atomic import atomic_open, atomic_path, temporary_name, write_text
 from hiwar.lineage import write_json
 
 
@@ -76,3 +76,34 @@ def test_permissions_follow_the_umask_not_mkstemp(tmp_path: Path) -> None:
     finally:
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_atomic_open_keeps_encoding_and_newlines_and_the_old_file_on_failure(tmp_path: Path) -> None:
+    target = tmp_path / "scores.csv"
+    with atomic_open(target, encoding="utf-8-sig", newline="") as fh:
+        fh.write("a,ب\r\n")
+    assert target.read_bytes() == b"\xef\xbb\xbf" + "a,ب\r\n".encode()  # BOM and CRLF as written
+    with pytest.raises(ValueError, match="bad row"):
+        with atomic_open(target) as fh:
+            fh.write("half")
+            raise ValueError("bad row")
+    assert target.read_bytes() == b"\xef\xbb\xbf" + "a,ب\r\n".encode()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.csv"]
+
+
+def test_a_sheet_that_fails_part_way_leaves_the_raters_old_sheet_whole(tmp_path: Path) -> None:
+    """A row the CSV writer rejects after two good ones: the rater's sheet written before stays as it was (the
+    old ``path.open("w")`` truncated it and left two rows)."""
+    from hiwar.evaluation.human.sheets import read_sheet, write_sheet
+
+    def row(i: int) -> dict:
+        context = [{"role": "user", "content": f"سؤال {i}"}]
+        return {"item": f"i{i}", "system": "A", "topic": "t", "context": context, "reply": f"رد {i}"}
+
+    stem = tmp_path / "rater-1"
+    write_sheet([row(i) for i in range(3)], ["fluency"], stem)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(ValueError):
+        write_sheet([row(7), row(8), {**row(9), "unexpected": 1}], ["fluency"], stem)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    assert [r["item"] for _, r in read_sheet(stem.with_suffix(".csv")).rows] == ["i0", "i1", "i2"]

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from hiwar.atomic import atomic_open, write_text
 from hiwar.generation.language import DEFAULT_MIN_CONFIDENCE
 from hiwar.lineage import code_text, finite, write_json
 from hiwar.record import utc_now
@@ -197,7 +198,7 @@ def render_markdown(report: dict[str, Any], plots: list[str]) -> str:
 
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
     """The table as CSV (full float precision, empty cells for missing values)."""
-    with path.open("w", newline="", encoding="utf-8") as fh:
+    with atomic_open(path, newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=[c for c, _ in COLUMNS])
         writer.writeheader()
         for row in rows:
@@ -233,7 +234,5 @@ def write_report(
     write_json(out_dir / "report.json", report)
     write_csv(out_dir / "report.csv", report["table"])
     plots = write_plots(out_dir / "plots", results) if results else []
-    (out_dir / "report.md").write_text(
-        render_markdown(report, [str(Path(p).relative_to(out_dir)) for p in plots]), encoding="utf-8"
-    )
+    write_text(out_dir / "report.md", render_markdown(report, [str(Path(p).relative_to(out_dir)) for p in plots]))
     return out_dir

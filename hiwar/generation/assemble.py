@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hiwar.atomic import atomic_path
 from hiwar.dataset_layout import SPLITS
 from hiwar.generation.config import GenerationConfig, SplitConfig
 from hiwar.generation.dedup import find_duplicates
@@ -122,7 +123,8 @@ def write_rejects(rejects: list[dict[str, Any]], dataset: Path, rows_per_file: i
         old.unlink()
     for shard, start in enumerate(range(0, max(len(rejects), 1), rows_per_file)):
         table = pa.Table.from_pylist(rejects[start : start + rows_per_file], schema=schema)
-        pq.write_table(table, folder / f"rejects-{shard:05d}.parquet")
+        with atomic_path(folder / f"rejects-{shard:05d}.parquet") as tmp:
+            pq.write_table(table, tmp)
 
 
 def write_splits(

@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from hiwar.atomic import write_text
 from hiwar.config import RunConfig, save_resolved
 from hiwar.errors import HiwarError, JobFailed, describe_error
 from hiwar.generation.config import ENGINE_RESOURCE_KEYS, GenerationConfig
@@ -207,7 +208,7 @@ def _write_meta(config: RunConfig, out: Path, stats: dict[str, Any]) -> None:
     from hiwar.lineage import write_json
 
     write_json(out / STATS_FILE, stats)
-    (out / "README.md").write_text(render_card(stats), encoding="utf-8")
+    write_text((out / "README.md"), render_card(stats))
     save_resolved(config, out)
 
 

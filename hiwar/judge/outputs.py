@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from hiwar.atomic import atomic_path
 from hiwar.judge.rubric import Rubric
 from hiwar.judge.summary import item_scores
 
@@ -42,8 +43,9 @@ def write_results(out: Path, rows: list[dict[str, Any]], rubric: Rubric) -> dict
     out.mkdir(parents=True, exist_ok=True)
     written = [judgment_row(r, rubric) for r in rows]
     paths = {"judgments": out / JUDGMENTS, "kept_aside": out / KEPT_ASIDE}
-    pq.write_table(_table([r for r in written if r["status"] == "ok"]), paths["judgments"])
-    pq.write_table(_table([r for r in written if r["status"] != "ok"]), paths["kept_aside"])
+    for name, ok in (("judgments", True), ("kept_aside", False)):
+        with atomic_path(paths[name]) as tmp:
+            pq.write_table(_table([r for r in written if (r["status"] == "ok") == ok]), tmp)
     return paths
 
 

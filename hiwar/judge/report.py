@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from hiwar.atomic import write_text
 from hiwar.judge.config import OVERALL
 
 SUMMARY = "summary.json"  # a judge run's numbers, beside report.md
@@ -94,7 +95,7 @@ def write_summary(out: Path, summary: dict[str, Any]) -> None:
     from hiwar.lineage import finite, write_json
 
     write_json(out / SUMMARY, finite(summary))
-    (out / "report.md").write_text(render_summary(summary), encoding="utf-8")
+    write_text((out / "report.md"), render_summary(summary))
 
 
 def summary_text(summary: dict[str, Any], out: Path) -> str:

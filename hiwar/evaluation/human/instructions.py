@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hiwar.atomic import write_text
 from hiwar.evaluation.human.config import HumanEvalConfig
 
 # Labels for a five-point scale; other scales get labels for their ends only.
@@ -72,5 +73,5 @@ def instructions_text(cfg: HumanEvalConfig, n_items: int) -> str:
 def write_instructions(cfg: HumanEvalConfig, out_dir: Path, n_items: int) -> Path:
     """Write ``instructions.md`` into ``out_dir`` (the folder handed to raters)."""
     path = out_dir / "instructions.md"
-    path.write_text(instructions_text(cfg, n_items), encoding="utf-8")
+    write_text(path, instructions_text(cfg, n_items))
     return path

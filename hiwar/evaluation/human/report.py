@@ -6,6 +6,7 @@ import csv
 from pathlib import Path
 from typing import Any
 
+from hiwar.atomic import atomic_open, write_text
 from hiwar.evaluation.human.stats import WEIGHTINGS
 from hiwar.lineage import write_json
 
@@ -130,7 +131,7 @@ def markdown(report: dict[str, Any], plots: list[str]) -> str:
 def write_scores_csv(rows: list[dict[str, Any]], path: Path) -> Path:
     """Per-item scores as CSV (UTF-8 with a BOM, like the sheets)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8-sig", newline="") as fh:
+    with atomic_open(path, encoding="utf-8-sig", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["item"])
         writer.writeheader()
         writer.writerows(rows)
@@ -142,5 +143,5 @@ def write_report(report: dict[str, Any], rows: list[dict[str, Any]], out: Path, 
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "report.json", report)
     write_scores_csv(rows, out / "scores.csv")
-    (out / "report.md").write_text(markdown(report, plots or []), encoding="utf-8")
+    write_text((out / "report.md"), markdown(report, plots or []))
     return out

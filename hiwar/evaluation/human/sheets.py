@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hiwar.atomic import atomic_open
 from hiwar.errors import HiwarError
 from hiwar.textfiles import read_text
 
@@ -44,12 +45,12 @@ def write_sheet(rows: list[dict[str, Any]], criteria: list[str], stem: Path) -> 
     cols = columns(criteria)
     blank = {c: None for c in [*criteria, "comment"]}
     csv_path, jsonl_path = stem.with_suffix(".csv"), stem.with_suffix(".jsonl")
-    with csv_path.open("w", encoding="utf-8-sig", newline="") as fh:
+    with atomic_open(csv_path, encoding="utf-8-sig", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=cols)
         writer.writeheader()
         for row in rows:
             writer.writerow({**row, "context": render_context(row["context"]), **{c: "" for c in blank}})
-    with jsonl_path.open("w", encoding="utf-8") as fh:
+    with atomic_open(jsonl_path) as fh:
         for row in rows:
             fh.write(json.dumps({**row, **blank}, ensure_ascii=False) + "\n")
     return [csv_path, jsonl_path]

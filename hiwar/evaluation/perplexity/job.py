@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hiwar.atomic import atomic_path
 from hiwar.evaluation.config import MODELS_WHERE, PerplexityConfig
 from hiwar.models.spec import ModelSpec
 
@@ -64,7 +65,8 @@ def run_perplexity(
     with np.errstate(divide="ignore", invalid="ignore"):
         frame["perplexity"] = np.where(frame["n_tokens"] > 0, np.exp(frame["nll"] / frame["n_tokens"]), np.nan)
     out_dir.mkdir(parents=True, exist_ok=True)
-    frame.to_parquet(out_dir / "conversations.parquet", index=False)
+    with atomic_path(out_dir / "conversations.parquet") as tmp:
+        frame.to_parquet(tmp, index=False)
     scored = frame[frame["n_tokens"] > 0]
     summary = summarize_perplexity(
         {c: scored[c].to_numpy() for c in ("topic", "nll", "n_tokens", "n_bytes", "n_chars")}

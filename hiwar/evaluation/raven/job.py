@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hiwar.atomic import atomic_path
 from hiwar.evaluation.config import RavenConfig, model_key
 from hiwar.models.spec import ModelSpec
 
@@ -151,7 +152,8 @@ def run_raven(
         log.info("%s: reusing %d saved replies", spec.name, len(frame))
     else:
         frame, scored = replies() if replies else replies_and_scores(spec, rows, cfg)
-        frame.to_parquet(replies_path, index=False)
+        with atomic_path(replies_path) as tmp:
+            frame.to_parquet(tmp, index=False)
         write_marker(sidecar(replies_path), replies_key(spec, rows, cfg, seed))
     failed = frame[frame["error"] != ""]
     ok = frame[frame["error"] == ""].reset_index(drop=True)
@@ -164,7 +166,8 @@ def run_raven(
     languages = identify_all(turns["reply"].tolist())
     turns["reply_language"] = [d.language for d in languages]
     turns["reply_language_confidence"] = [d.confidence for d in languages]
-    turns.to_parquet(out_dir / "turns.parquet", index=False)
+    with atomic_path(out_dir / "turns.parquet") as tmp:
+        turns.to_parquet(tmp, index=False)
     summary = summarize_raven(
         turns["score"].to_numpy(),
         turns["cosine"].to_numpy(),
