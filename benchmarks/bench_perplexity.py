@@ -92,7 +92,8 @@ def hiwar_ray(
     )
     start, first, nll, tokens = time.perf_counter(), None, 0.0, 0
     warm_workers.ensure(actors)
-    for batch in scored_dataset(ModelSpec(model=str(model_dir)), rows, cfg).iter_batches(batch_format="pandas"):
+    ds = scored_dataset(ModelSpec(model=str(model_dir)), rows, cfg)
+    for batch in ds.iter_batches(batch_format="pandas", batch_size=None):  # each block as it comes
         first = first or time.perf_counter() - start
         nll, tokens = nll + float(batch["nll"].sum()), tokens + int(batch["n_tokens"].sum())
     seconds = time.perf_counter() - start
