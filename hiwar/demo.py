@@ -121,10 +121,13 @@ def demo_config(out: Path, models: dict[str, Path], conversations: int, workers:
             "engine": "transformers",
             "model": str(out / "models" / "teacher"),
             "actors": 1,
-            # One engine with the CPUs the training stage takes for its workers (one thread each): the stage has
-            # them to itself. On two cores one actor of 2 threads generated the 300 rows in 20.0 s against 23.6 s
-            # with 1 (the same outputs: seeds are per row); two 1-thread actors gained nothing (two start-ups).
-            "num_cpus": float(workers),
+            # One engine with a torch thread per training worker: the stage has those cores to itself. On two cores
+            # one actor of 2 threads generated the 300 rows in 20.0 s against 23.6 s with 1 (the same outputs: seeds
+            # are per row); two 1-thread actors gained nothing (two start-ups). It asks Ray for one CPU only, so the
+            # light parse-and-validate tasks keep one beside it and shards are written as they fill (asking for 2 of
+            # 2 CPUs held them all back to the end of the stage, where a kill would lose the lot).
+            "num_cpus": 1.0,
+            "torch_threads": workers,
             "batch_size": 64,
             "micro_batch_size": MICRO_BATCH,
             # No repetition penalty: a tiny model's role markers are single tokens, and penalising them breaks turns.

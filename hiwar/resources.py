@@ -42,6 +42,16 @@ class ActorResources(Section):
     accelerator_type: str | None = Field(
         None, description="Ray accelerator type of the GPUs, e.g. 'A100' or 'H100'; null: any."
     )
+    torch_threads: int | None = Field(
+        None,
+        ge=1,
+        description="torch threads per actor on CPU (transformers engines and scorers); null: its num_cpus. More "
+        "than num_cpus lets an actor use cores that Ray keeps for lighter tasks beside it.",
+    )
+
+    def threads(self) -> int:
+        """The actor's torch threads on CPU: ``torch_threads``, else its whole CPUs (at least one)."""
+        return self.torch_threads or max(1, int(self.num_cpus))
 
     @model_validator(mode="before")
     @classmethod

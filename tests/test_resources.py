@@ -93,3 +93,31 @@ def test_in_actor_vllm_takes_one_engine_per_actor() -> None:
 )
 def test_blocks_one_per_batch_four_per_actor_at_least(rows: int, actors: int, batch_size: int, expected: int) -> None:
     assert ActorResources(actors=actors, batch_size=batch_size).blocks(rows) == expected
+
+
+@pytest.mark.parametrize(
+    ("fields", "threads"),
+    [({}, 1), ({"num_cpus": 2.5}, 2), ({"num_cpus": 0.5}, 1), ({"num_cpus": 1, "torch_threads": 3}, 3)],
+)
+def test_torch_threads_default_to_whole_cpus(fields: dict, threads: int) -> None:
+    assert ActorResources(**fields).threads() == threads
+
+
+def test_torch_threads_reach_the_engine_actor_and_ray_sees_num_cpus(cluster, monkeypatch) -> None:
+    """The transformers engine's actors get ``torch_threads`` as their thread count, while Ray is asked for
+    ``num_cpus``; the key says how fast work runs, never what it writes (no stage is redone for it)."""
+    from hiwar.generation.engines import hf_engine
+    from hiwar.resources import RESOURCE_FIELDS
+
+    cluster({"CPU": 2.0})
+    seen: dict = {}
+
+    class Dataset:
+        def map_batches(self, fn, **kwargs):
+            seen.update(kwargs)
+            return self
+
+    monkeypatch.setattr(hf_engine, "check_model", lambda cfg: None)
+    hf_engine.generate_hf(Dataset(), EngineConfig(engine="transformers", num_cpus=1, torch_threads=2))
+    assert (seen["fn_constructor_kwargs"]["num_threads"], seen["num_cpus"]) == (2, 1.0)
+    assert "torch_threads" in RESOURCE_FIELDS

@@ -164,7 +164,7 @@ def run_model_pool(
             "perplexity": {**settings, "max_tokens_per_batch": ppl.max_tokens_per_batch},
             "engine": engine_fields(engine),
             "dtype": engine.dtype,
-            "num_threads": int(engine.num_cpus),
+            "num_threads": engine.threads(),
         },
         batch_format="pyarrow",
         **engine.ray_args(),

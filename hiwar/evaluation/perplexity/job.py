@@ -36,7 +36,7 @@ def scored_dataset(spec: ModelSpec, rows: list[dict[str, Any]], cfg: PerplexityC
             "stride": cfg.stride,
             "max_tokens_per_batch": cfg.max_tokens_per_batch,
             "dtype": cfg.dtype,
-            "num_threads": cfg.num_cpus,
+            "num_threads": cfg.threads(),
         },
         **cfg.ray_args(),
     )

@@ -77,7 +77,7 @@ def similarity_stage(ds: Any, cfg: RavenConfig) -> Any:
             "prefix": cfg.text_prefix,
             "max_length": cfg.max_length,
             "trust_remote_code": cfg.encoder_trust_remote_code,
-            "num_threads": cfg.num_cpus,
+            "num_threads": cfg.threads(),
         },
         batch_format="pyarrow",
         **cfg.ray_args(),

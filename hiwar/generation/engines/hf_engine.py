@@ -84,7 +84,7 @@ def generate_hf(ds: Any, cfg: EngineConfig) -> Any:
     # (max_task_retries=-1) by default, so a crashed engine actor loses no rows.
     return ds.map_batches(
         HFGenerator,
-        fn_constructor_kwargs={"cfg": engine_fields(cfg), "num_threads": int(cfg.num_cpus)},
+        fn_constructor_kwargs={"cfg": engine_fields(cfg), "num_threads": cfg.threads()},
         batch_format="pyarrow",
         **cfg.ray_args(),
     )
