@@ -208,7 +208,7 @@ def _write_meta(config: RunConfig, out: Path, stats: dict[str, Any]) -> None:
     from hiwar.lineage import write_json
 
     write_json(out / STATS_FILE, stats)
-    write_text((out / "README.md"), render_card(stats))
+    write_text(out / "README.md", render_card(stats))
     save_resolved(config, out)
 
 

@@ -95,7 +95,7 @@ def write_summary(out: Path, summary: dict[str, Any]) -> None:
     from hiwar.lineage import finite, write_json
 
     write_json(out / SUMMARY, finite(summary))
-    write_text((out / "report.md"), render_summary(summary))
+    write_text(out / "report.md", render_summary(summary))
 
 
 def summary_text(summary: dict[str, Any], out: Path) -> str:

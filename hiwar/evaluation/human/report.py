@@ -143,5 +143,5 @@ def write_report(report: dict[str, Any], rows: list[dict[str, Any]], out: Path, 
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "report.json", report)
     write_scores_csv(rows, out / "scores.csv")
-    write_text((out / "report.md"), markdown(report, plots or []))
+    write_text(out / "report.md", markdown(report, plots or []))
     return out
